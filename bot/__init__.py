@@ -1,0 +1,1 @@
+"""fanzha's conversation core, storage and platform adapters."""

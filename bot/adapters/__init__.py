@@ -1,0 +1,1 @@
+"""The only place platform libraries (Telegram, WeChat, the web server) are imported."""

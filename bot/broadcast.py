@@ -1,0 +1,113 @@
+"""Send today's tip to every subscribed chat whose time has come, exactly once.
+
+Platform-neutral: a :class:`TipSender` (Telegram, WeCom) delivers; this module decides who
+is due, picks the tip and keeps the books. Each send is claimed in the database before
+delivery (``tip_sends`` keyed by platform, chat and day), so a restart, a second process or
+a retry never sends twice; a send that failed is retried on the next round. A tick every
+minute is the whole schedule: it also catches up, on start, a send missed while the bot was
+down, as long as it is still the same day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.storage import Store
+from bot.tips import Tip, TipLibrary, choose_tip
+
+OK, BLOCKED, FAILED = "ok", "blocked", "failed"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: str  # ok, blocked (unsubscribe), failed (retry later)
+    moved_to: str | None = None  # a Telegram group that became a supergroup
+
+
+class TipSender(Protocol):
+    platform: str
+
+    async def send_tip(self, chat_id: str, text: str) -> SendResult: ...
+
+
+@dataclass
+class BroadcastReport:
+    sent: list[str] = field(default_factory=list)
+    skipped: int = 0
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def local_day(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def is_due(subscription: dict, now: datetime, default_time: str, default_zone: str) -> bool:
+    """True when the chat's tip time has passed today, in the chat's own time zone."""
+    zone = ZoneInfo(subscription.get("tip_zone") or default_zone)
+    local = now.astimezone(zone)
+    hours, minutes = (int(x) for x in (subscription.get("tip_time") or default_time).split(":"))
+    return (local.hour, local.minute) >= (hours, minutes)
+
+
+def tip_for(store: Store, library: TipLibrary, platform: str, chat_id: str, day: date) -> Tip:
+    """Today's tip for a chat: the one already claimed today, else a fresh pick."""
+    claimed = store.tip_send(platform, chat_id, day.isoformat())
+    if claimed and library.get(claimed["tip_id"]):
+        return library.get(claimed["tip_id"])  # type: ignore[return-value]
+    history = store.tip_history(platform, chat_id)
+    return choose_tip(library, history, day, f"{platform}:{chat_id}")
+
+
+def format_tip(tip: Tip, heading: str = "每日反诈提醒") -> str:
+    return f"【{heading}】{tip.text}"
+
+
+async def send_due_tips(
+    store: Store,
+    library: TipLibrary,
+    sender: TipSender,
+    now: datetime,
+    *,
+    default_time: str = "09:00",
+    default_zone: str = "Asia/Shanghai",
+    force: bool = False,
+    per_second: float = 0.0,
+) -> BroadcastReport:
+    """One round: every due, subscribed chat of the sender's platform gets today's tip once.
+
+    *force* ignores the time of day (``fanzha tips send --now``), never the once-a-day rule.
+    *per_second* spaces deliveries (0: the sender paces itself).
+    """
+    report = BroadcastReport()
+    platform = sender.platform
+    store.release_stale_sends()
+    for sub in store.subscriptions(platform):
+        chat_id = sub["chat_id"]
+        if not force and not is_due(sub, now, default_time, default_zone):
+            continue
+        day = local_day(now, sub.get("tip_zone") or default_zone)
+        tip = tip_for(store, library, platform, chat_id, day)
+        if not store.claim_tip_send(platform, chat_id, day.isoformat(), tip.id):
+            report.skipped += 1
+            continue
+        result = await sender.send_tip(chat_id, format_tip(tip))
+        if result.moved_to:
+            store.move_chat(platform, chat_id, result.moved_to)
+            chat_id = result.moved_to
+            result = await sender.send_tip(chat_id, format_tip(tip))
+        store.finish_tip_send(platform, chat_id, day.isoformat(), ok=result.status == OK)
+        if result.status == OK:
+            report.sent.append(chat_id)
+        elif result.status == BLOCKED:
+            store.unsubscribe(platform, chat_id)
+            report.blocked.append(chat_id)
+        else:
+            report.failed.append(chat_id)
+        if per_second:
+            await asyncio.sleep(1 / per_second)
+    return report

@@ -1,0 +1,1 @@
+"""Text in, verdict out: the fanzha fraud classifier. Imports nothing from ``bot``."""
