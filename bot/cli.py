@@ -250,3 +250,162 @@ def evaluate(
         for title, errors in result.errors.items():
             for text, truth, predicted in errors[:show_errors]:
                 click.echo(f"[{title}] true={truth} predicted={predicted}: {text[:120]!r}")
+
+
+@cli.command()
+@pass_ctx
+def review(obj: _Context) -> None:
+    """Confirm or correct messages residents agreed to share; confirmed ones feed training.
+
+    \b
+    Example:
+      fanzha review && fanzha train --include-reviewed
+    """
+    from bot.review import review_items
+    from classifier.knowledge import load_knowledge
+
+    store = obj.store()
+    try:
+        counts = review_items(store, load_knowledge(), lambda prompt: click.prompt(prompt, default="",
+                              show_default=False, prompt_suffix=""), click.echo)
+        exported = store.export_reviewed(obj.settings.reviewed_path)
+    finally:
+        store.close()
+    click.echo(
+        f"confirmed {counts['confirmed']}, rejected {counts['rejected']}, skipped {counts['skipped']}; "
+        f"{exported} confirmed items in {obj.settings.reviewed_path} (use: fanzha train --include-reviewed)"
+    )
+
+
+@cli.command()
+@click.option("--days", default=30, show_default=True, help="How many days back.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the per-day chart (PNG).")
+@pass_ctx
+def stats(obj: _Context, days: int, as_json: bool, plot: Path | None) -> None:
+    """Consultations per category and day, share flagged, feedback, red flags, campaigns.
+
+    \b
+    Examples:
+      fanzha stats --days 7
+      fanzha stats --json --plot last30.png
+    """
+    from bot.stats import collect_stats, format_stats, plot_stats
+
+    store = obj.store()
+    try:
+        data = collect_stats(store, days)
+    finally:
+        store.close()
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_stats(data))
+    if plot:
+        plot_stats(data, plot)
+        click.echo(f"chart written to {plot}", err=True)
+
+
+@cli.command()
+@click.option("--days", default=30, show_default=True, help="How many days back.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="File to write (default: stdout).")
+@pass_ctx
+def export(obj: _Context, days: int, fmt: str, output: Path | None) -> None:
+    """Aggregate counts per day, category and risk for a police report (no personal data).
+
+    \b
+    Example:
+      fanzha export --days 90 --format csv --output report.csv
+    """
+    from bot.stats import export_rows, export_text
+
+    store = obj.store()
+    try:
+        text = export_text(export_rows(store, days), fmt)
+    finally:
+        store.close()
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--chat", "chat_id", required=True, help="The chat or user id to forget.")
+@click.option("--platform", default="telegram", show_default=True,
+              type=click.Choice(["telegram", "wechat", "wecom", "console", "cli"]))
+@pass_ctx
+def forget(obj: _Context, chat_id: str, platform: str) -> None:
+    """Delete everything stored about a chat or person (what /forget does in the bot).
+
+    \b
+    Example:
+      fanzha forget --chat 123456789 --platform telegram
+    """
+    store = obj.store()
+    try:
+        counts = store.forget_chat(platform, chat_id)
+    finally:
+        store.close()
+    click.echo(f"deleted {sum(counts.values())} records about {platform}:{chat_id} ({counts})")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (FANZHA_HOST; default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (FANZHA_PORT; default 8080).")
+@pass_ctx
+def serve(obj: _Context, host: str | None, port: int | None) -> None:
+    """Run the web server: WeChat Official Account at /wechat, /healthz, and the Telegram
+    webhook at /telegram when FANZHA_TELEGRAM_WEBHOOK_URL is set. Put it behind a reverse proxy.
+
+    \b
+    Example:
+      FANZHA_WECHAT_TOKEN=... FANZHA_WECHAT_APPID=... FANZHA_WECHAT_AES_KEY=... \\
+        fanzha serve --host 127.0.0.1 --port 8080
+    """
+    from bot.adapters.web import serve as run_server
+
+    consultation = obj.consultation(with_store=True)
+    try:
+        run_server(
+            obj.settings,
+            consultation,
+            consultation.log,
+            host=host or obj.settings.host,
+            port=port or obj.settings.port,
+        )
+    finally:
+        consultation.log.close()
+
+
+@cli.command()
+@click.option("--base-url", help="Bot API server (FANZHA_TELEGRAM_BASE_URL), e.g. a self-hosted telegram-bot-api.")
+@click.option(
+    "--webhook-url",
+    help="Public https URL Telegram posts updates to (FANZHA_TELEGRAM_WEBHOOK_URL) instead of long polling; "
+    "served here at FANZHA_HOST:FANZHA_PORT/telegram.",
+)
+@pass_ctx
+def telegram(obj: _Context, base_url: str | None, webhook_url: str | None) -> None:
+    """Run the Telegram bot with the token in FANZHA_TELEGRAM_TOKEN (long polling by default).
+
+    Stops cleanly on Ctrl-C or SIGTERM, after answering what it already received.
+
+    \b
+    Examples:
+      FANZHA_TELEGRAM_TOKEN=123456:ABC... fanzha telegram
+      fanzha telegram --base-url http://127.0.0.1:8081/bot
+      fanzha telegram --webhook-url https://bot.example.org/telegram
+    """
+    import dataclasses
+
+    from bot.adapters.telegram import run_telegram
+
+    overrides = {"telegram_base_url": base_url, "telegram_webhook_url": webhook_url}
+    settings = dataclasses.replace(obj.settings, **{k: v for k, v in overrides.items() if v})
+    if not settings.telegram_token:
+        raise click.ClickException("set FANZHA_TELEGRAM_TOKEN to the token @BotFather gave you")
+    obj.settings = settings
+    consultation = obj.consultation(with_store=True)
+    try:
+        run_telegram(settings, consultation, consultation.log)
+    finally:
+        consultation.log.close()

@@ -103,7 +103,7 @@ class Store:
                     self.conn.execute("ROLLBACK")
                 raise _explain(exc, self.path) from None
 
-    def _query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         with self._lock:
             try:
                 return list(self.db.query(sql, params))
@@ -122,7 +122,7 @@ class Store:
         )
 
     def chat(self, platform: str, chat_id: str) -> dict | None:
-        rows = self._query("SELECT * FROM chats WHERE platform = ? AND chat_id = ?", (platform, chat_id))
+        rows = self.query("SELECT * FROM chats WHERE platform = ? AND chat_id = ?", (platform, chat_id))
         return rows[0] if rows else None
 
     def autowarn_enabled(self, platform: str, chat_id: str) -> bool:
@@ -193,7 +193,7 @@ class Store:
             return int(cursor.lastrowid)
 
     def consultation(self, consultation_id: int) -> dict | None:
-        rows = self._query("SELECT * FROM consultations WHERE id = ?", (consultation_id,))
+        rows = self.query("SELECT * FROM consultations WHERE id = ?", (consultation_id,))
         return rows[0] if rows else None
 
     # Feedback and review -----------------------------------------------------------------
@@ -229,7 +229,7 @@ class Store:
             return True
 
     def pending_reviews(self) -> list[dict]:
-        return self._query("SELECT * FROM review_items WHERE status = 'pending' ORDER BY id")
+        return self.query("SELECT * FROM review_items WHERE status = 'pending' ORDER BY id")
 
     def resolve_review(self, item_id: int, final_label: str | None) -> None:
         """Confirm with a label, or reject (None) a review item."""
@@ -242,7 +242,7 @@ class Store:
 
     def export_reviewed(self, path: Path) -> int:
         """Write confirmed items as JSONL training data; returns how many."""
-        rows = self._query("SELECT text, final_label FROM review_items WHERE status = 'confirmed' ORDER BY id")
+        rows = self.query("SELECT text, final_label FROM review_items WHERE status = 'confirmed' ORDER BY id")
         tmp = path.with_suffix(path.suffix + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             for row in rows:
@@ -301,10 +301,10 @@ class Store:
 
     def subscriptions(self, platform: str | None = None) -> list[dict]:
         if platform:
-            return self._query(
+            return self.query(
                 "SELECT * FROM chats WHERE subscribed = 1 AND platform = ? ORDER BY chat_id", (platform,)
             )
-        return self._query("SELECT * FROM chats WHERE subscribed = 1 ORDER BY platform, chat_id")
+        return self.query("SELECT * FROM chats WHERE subscribed = 1 ORDER BY platform, chat_id")
 
     # Tip sends: idempotent by (platform, chat, day) ----------------------------------------
     def claim_tip_send(self, platform: str, chat_id: str, day: str, tip_id: str, max_attempts: int = 5) -> bool:
@@ -350,14 +350,14 @@ class Store:
 
     def tip_history(self, platform: str, chat_id: str) -> list[str]:
         """Tip ids this chat has been sent (or is being sent), oldest first."""
-        rows = self._query(
+        rows = self.query(
             "SELECT tip_id FROM tip_sends WHERE platform = ? AND chat_id = ? AND status != 'failed' ORDER BY day",
             (platform, chat_id),
         )
         return [r["tip_id"] for r in rows]
 
     def tip_send(self, platform: str, chat_id: str, day: str) -> dict | None:
-        rows = self._query(
+        rows = self.query(
             "SELECT * FROM tip_sends WHERE platform = ? AND chat_id = ? AND day = ?", (platform, chat_id, day)
         )
         return rows[0] if rows else None
@@ -385,11 +385,11 @@ class Store:
             return conn.execute("DELETE FROM wecom_hooks WHERE name = ?", (name,)).rowcount > 0
 
     def wecom_hook_key(self, name: str) -> str | None:
-        rows = self._query("SELECT hook_key FROM wecom_hooks WHERE name = ?", (name,))
+        rows = self.query("SELECT hook_key FROM wecom_hooks WHERE name = ?", (name,))
         return rows[0]["hook_key"] if rows else None
 
     def wecom_hooks(self) -> list[dict]:
-        return self._query("SELECT * FROM wecom_hooks ORDER BY name")
+        return self.query("SELECT * FROM wecom_hooks ORDER BY name")
 
     # WeChat retries ------------------------------------------------------------------------
     def first_sight_of_message(self, msg_id: str) -> bool:

@@ -9,6 +9,7 @@ import time
 
 from bot.consultation import Consultation
 from bot.messages import Block, IncomingMessage, Outcome, Reply
+from bot.ocr import OcrUnavailable, answer_picture, image_path, read_image_file
 
 _COLOURS = {"high": "\033[1;31m", "medium": "\033[1;33m", "low": "\033[1;32m", "none": "\033[1;32m"}
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
@@ -53,6 +54,16 @@ def _setup_history(path) -> None:
     atexit.register(save)
 
 
+def read_picture(consultation: Consultation, path) -> Outcome:
+    """A screenshot's path typed (or dropped) into the terminal: read it and answer like a picture message."""
+    message = IncomingMessage("", chat_id="local", platform="console")
+    try:
+        reading = read_image_file(path)
+    except OcrUnavailable as exc:  # also ImageRefused: the core's kind reply, no traceback
+        reading = exc
+    return answer_picture(consultation, message, reading, time.monotonic())
+
+
 def run_console(consultation: Consultation, settings) -> None:
     """Read messages from the terminal until /quit or end of input."""
     out = sys.stdout
@@ -82,8 +93,12 @@ def run_console(consultation: Consultation, settings) -> None:
         quick = None
         if pending_options and command in {str(n) for n in range(1, len(pending_options) + 1)}:
             quick = pending_options[int(command) - 1].payload
-        message = IncomingMessage(line, chat_id="local", platform="console", quick_reply=quick)
-        outcome = consultation.respond(message, time.monotonic())
+        picture = image_path(line) if quick is None else None
+        if picture is not None:
+            outcome = read_picture(consultation, picture)
+        else:
+            message = IncomingMessage(line, chat_id="local", platform="console", quick_reply=quick)
+            outcome = consultation.respond(message, time.monotonic())
         pending_options = ()
         print("助手：", flush=True)
         for reply in outcome.replies or [Reply((Block("……"),))]:
