@@ -14,7 +14,8 @@ real OCR engine and prints one JSON object:
   the engine's one-time load, a 1440x3200 picture (downscaled) and a long screenshot (tiled);
 - ``memory_mb``: resident set before the engine, after loading it, and the peak.
 
-Usage: .venv/bin/python bench/ocr_bench.py [--quick] [--seed N] [--model-dir DIR]
+Usage: .venv/bin/python bench/ocr_bench.py [--quick] [--seed N] [--model-dir DIR]; it is also the
+``ocr`` section of ``python -m bench`` (bench/ocr_section.py runs it in its own process).
 Needs fanzha[ocr] and a CJK font (tests/imagegen.py names both).
 """
 

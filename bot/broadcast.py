@@ -111,3 +111,60 @@ async def send_due_tips(
         if per_second:
             await asyncio.sleep(1 / per_second)
     return report
+
+
+@dataclass(frozen=True)
+class PlannedTip:
+    """What a chat gets on a day: ``fanzha tips preview``."""
+
+    platform: str
+    chat_id: str
+    subscribed: bool
+    tip_time: str
+    zone: str
+    day: date
+    status: str  # sent, sending, failed, due, scheduled, not subscribed
+    tip: Tip
+
+
+def plan_tips(
+    store: Store,
+    library: TipLibrary,
+    now: datetime,
+    *,
+    day: date | None = None,
+    chats: list[tuple[str, str]] | None = None,
+    default_time: str = "09:00",
+    default_zone: str = "Asia/Shanghai",
+) -> list[PlannedTip]:
+    """The tip each subscribed chat (or each of *chats*) gets on *day* (default: its today).
+
+    A day already claimed shows the tip that went out; a later day assumes nothing else is
+    sent before it.
+    """
+    if chats is None:
+        rows = store.subscriptions()
+    else:
+        rows = [store.chat(p, c) or {"platform": p, "chat_id": c} for p, c in chats]
+    plans = []
+    for row in rows:
+        platform, chat_id = row["platform"], row["chat_id"]
+        subscribed = bool(row.get("subscribed"))
+        zone = row.get("tip_zone") or default_zone
+        tip_time = row.get("tip_time") or default_time
+        today = local_day(now, zone)
+        target = day or today
+        claimed = store.tip_send(platform, chat_id, target.isoformat())
+        if claimed:
+            status = claimed["status"]
+        elif not subscribed:
+            status = "not subscribed"
+        elif target < today:
+            status = "not sent"
+        elif target == today and is_due(row, now, default_time, default_zone):
+            status = "due"
+        else:
+            status = "scheduled"
+        tip = tip_for(store, library, platform, chat_id, target)
+        plans.append(PlannedTip(platform, chat_id, subscribed, tip_time, zone, target, status, tip))
+    return plans

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from bot.config import ConfigError, Settings
+from bot.tips_cli import tips
 
 
 class _Context:
@@ -78,6 +79,9 @@ def cli(ctx: click.Context, home: Path | None, db: Path | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     ctx.obj = _Context(settings)
+
+
+cli.add_command(tips)
 
 
 def main() -> None:
@@ -409,3 +413,30 @@ def telegram(obj: _Context, base_url: str | None, webhook_url: str | None) -> No
         run_telegram(settings, consultation, consultation.log)
     finally:
         consultation.log.close()
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="A reduced run (under a minute) that prints the JSON summary.")
+@click.option(
+    "--output", type=click.Path(path_type=Path, dir_okay=False), help="Result file (default: bench/results/)."
+)
+def bench(quick: bool, output: Path | None) -> None:
+    """Measure speed, memory and the bots under load (from a repo checkout; see BENCHMARKS.md).
+
+    \b
+    Examples:
+      fanzha bench --quick
+      fanzha bench --output results.json
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "runner.py").is_file() or not (root / "tests" / "fakes").is_dir():
+        raise click.ClickException(
+            "fanzha bench runs from a repo checkout: the bench/ package and the test stand-ins are not "
+            "installed with fanzha. Clone the repository, `pip install -e .` there, then run `fanzha bench`."
+        )
+    args = [sys.executable, "-m", "bench", *(["--quick"] if quick else [])]
+    if output:
+        args += ["--output", str(output)]
+    sys.exit(subprocess.call(args, cwd=root))

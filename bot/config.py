@@ -28,6 +28,7 @@ SECRET_NAMES = (
     "wechat_appid",
     "wechat_aes_key",
     "hash_key",
+    "wecom_keys",
 )
 
 
@@ -63,6 +64,13 @@ class Settings:
     wechat_appid: str = field(default="", repr=False)
     wechat_aes_key: str = field(default="", repr=False)
     hash_key: str = field(default="", repr=False)
+    #: WeCom group robots from the environment: "name=key,name2=key2" (a key or the whole webhook URL).
+    wecom_keys: str = field(default="", repr=False)
+
+    @property
+    def wecom_groups(self) -> dict[str, str]:
+        """FANZHA_WECOM_KEYS as {group name: robot key}."""
+        return parse_wecom_keys(self.wecom_keys)
 
     @property
     def model_dir(self) -> Path:
@@ -110,6 +118,7 @@ class Settings:
             raise ConfigError(f"FANZHA_TIMEZONE: unknown time zone {self.timezone!r}") from None
         if self.wechat_aes_key and len(self.wechat_aes_key) != 43:
             raise ConfigError("FANZHA_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
+        parse_wecom_keys(self.wecom_keys)
 
     def ensure_home(self) -> Path:
         """Create the data folder (private to this user) and return it."""
@@ -129,6 +138,44 @@ class Settings:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key)
             return key
+
+
+def wecom_key(text: str) -> str:
+    """The robot key from a bare key or from the webhook URL WeCom shows (``.../send?key=...``).
+
+    Errors never repeat the text: it is a credential.
+    """
+    text = text.strip()
+    if "key=" in text:
+        from urllib.parse import parse_qs, urlsplit
+
+        key = (parse_qs(urlsplit(text).query).get("key") or [""])[0].strip()
+    else:
+        key = text
+    if not key:
+        raise ConfigError("a WeCom robot key is empty (give the key, or the webhook URL ending in ?key=...)")
+    if len(key) > 128 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in key):
+        raise ConfigError("a WeCom robot key may only hold letters, digits, '-' and '_' (check what was pasted)")
+    return key
+
+
+def parse_wecom_keys(text: str) -> dict[str, str]:
+    """``"name=key,name2=key2"`` as a dict; the name is what ``fanzha tips list`` shows."""
+    groups: dict[str, str] = {}
+    for n, item in enumerate(text.split(","), 1):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"FANZHA_WECOM_KEYS: entry {n} must look like name=key")
+        if name in groups:
+            raise ConfigError(f"FANZHA_WECOM_KEYS: group {name!r} is listed twice")
+        try:
+            groups[name] = wecom_key(value)
+        except ConfigError as exc:
+            raise ConfigError(f"FANZHA_WECOM_KEYS: group {name!r}: {exc}") from None
+    return groups
 
 
 def _read_config_file(path: Path) -> dict[str, object]:

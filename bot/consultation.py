@@ -141,7 +141,9 @@ class Consultation:
         typed: bool,
         notes: tuple[str, ...] = (),
     ) -> Outcome:
-        if not self.sessions.allow_check(message.chat_key, now):
+        # Per person: in a group, one member asking a lot never uses up everyone else's checks.
+        asker = f"{message.chat_key}:{message.user_id}" if message.chat_kind == GROUP and message.user_id else None
+        if not self.sessions.allow_check(asker or message.chat_key, now):
             return Outcome("rate_limited", [self.wording.one_block("rate_limited")])
         verdict = self.classifier.classify(text)
         if (

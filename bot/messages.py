@@ -79,6 +79,8 @@ class Outcome:
     consultation_id: int | None = None
     #: A forwarded message was queued; call ``Consultation.flush`` after this many seconds.
     flush_after: float | None = None
+    #: The text read from a picture (OCR), so an adapter can hold it for the review-consent question.
+    image_text: str | None = None
 
     @property
     def silent(self) -> bool:

@@ -362,10 +362,18 @@ def answer_picture(
 ) -> Outcome:
     """The consultation's answer to a picture once read (or not): shared by every adapter and the console."""
     quiet = message.chat_kind == GROUP and not message.addressed
+    caption = message.text.strip()
+    unread = isinstance(reading, OcrUnavailable) or not reading.text.strip()
+    if unread and caption:
+        # Nothing read from the picture, but the words sent with it can be checked.
+        return consultation.respond(replace(message, image_text=None, image_unreadable=False), now)
     if isinstance(reading, ImageRefused):
         if quiet:
             return Outcome("silent")
         return Outcome("image_refused", [consultation.wording.one_block("image_refused")])
     if isinstance(reading, OcrUnavailable):
         return consultation.respond(replace(message, image_unreadable=True), now)
-    return consultation.respond(replace(message, image_text=reading.text), now)
+    text = f"{reading.text}\n{caption}" if caption else reading.text
+    outcome = consultation.respond(replace(message, image_text=text), now)
+    outcome.image_text = text
+    return outcome

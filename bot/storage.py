@@ -362,6 +362,13 @@ class Store:
         )
         return rows[0] if rows else None
 
+    def last_tip_days(self) -> dict[tuple[str, str], str]:
+        """{(platform, chat_id): the last day a tip was delivered} for every chat ever sent one."""
+        rows = self.query(
+            "SELECT platform, chat_id, MAX(day) AS day FROM tip_sends WHERE status = 'sent' GROUP BY platform, chat_id"
+        )
+        return {(r["platform"], r["chat_id"]): r["day"] for r in rows}
+
     # WeCom group robots --------------------------------------------------------------------
     def add_wecom_hook(self, name: str, key: str, tip_time: str, zone: str) -> None:
         """Register a WeCom group robot; it is subscribed to tips as chat ``wecom:<name>``."""

@@ -247,13 +247,21 @@ def test_the_engine_is_loaded_once_even_when_pictures_arrive_together(monkeypatc
     assert loads == [1]
 
 
-def test_the_bot_does_not_load_ocr_until_a_picture_arrives():
+def test_the_bot_does_not_load_ocr_until_a_picture_arrives(tmp_path):
     code = (
-        "import sys; import bot.cli, bot.ocr, bot.adapters.console;"
+        "import sys; import bot.cli, bot.ocr, bot.adapters.console, bot.adapters.telegram, bot.adapters.web;"
+        "from bot.ocr import PictureReader; PictureReader(None).close();"
         "print(sorted(m for m in ('rapidocr_onnxruntime', 'onnxruntime', 'cv2', 'PIL') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+    # And once a picture arrives, it is: the check above would pass vacuously otherwise.
+    code = code.replace("PictureReader(None).close();", "bot.ocr.read_image_bytes(open(sys.argv[1], 'rb').read());")
+    shot = tmp_path / "lazy-check.png"
+    shot.write_bytes(png(64, 64))
+    out = subprocess.run([sys.executable, "-c", code, str(shot)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if ocr.ocr_available():
+        assert "onnxruntime" in out.stdout, out.stderr
 
 
 # Serving: worker thread, per-chat limit, the adapters' one call --------------------------------------

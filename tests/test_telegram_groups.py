@@ -148,3 +148,14 @@ def test_removed_from_a_group_it_stops_sending_tips(api, bot):
     assert bot.store.subscriptions("telegram")
     api.member_update(GROUP, "member", "kicked")
     api.wait_for(lambda: not bot.store.subscriptions("telegram"), what="unsubscribed")
+
+
+def test_the_check_limit_is_per_member_not_per_group(api, home, classifier):
+    settings = telegram_settings(api, home, checks_per_minute="1")
+    with BotInThread.start(settings, classifier, api, tip_tick=False):
+        api.mention(GROUP, "", f" {REBATE}", user_id=MEMBER)
+        api.mention(GROUP, "", f" {SCAM}", user_id=MEMBER)
+        first, limited = api.wait_messages(GROUP, count=2)
+        assert "刷单返利" in first["text"] and "稍等一分钟" in limited["text"]
+        api.mention(GROUP, "", f" {SCAM}", user_id=ADMIN)  # someone else in the same group is still answered
+        assert "冒充公检法" in api.wait_messages(GROUP, after=2)[0]["text"]

@@ -30,8 +30,8 @@ def start_bot(api, home, classifier):
     bots: list[BotInThread] = []
 
     def start(**kw) -> BotInThread:
-        env = {k: v for k, v in kw.items() if k != "photo_reader"}
-        extra = {"photo_reader": kw["photo_reader"]} if "photo_reader" in kw else {}
+        env = {k: v for k, v in kw.items() if k != "read_picture"}
+        extra = {"read_picture": kw["read_picture"]} if "read_picture" in kw else {}
         bots.append(BotInThread.start(telegram_settings(api, home, **env), classifier, api, tip_tick=False, **extra))
         return bots[-1]
 
@@ -104,10 +104,10 @@ def test_malformed_updates_are_skipped_without_logging_their_text(api, start_bot
 
 
 def test_a_failing_handler_is_logged_without_the_text_and_the_person_gets_an_apology(api, start_bot, caplog):
-    async def broken_ocr(bot, message):
+    def broken_ocr(data: bytes):
         raise RuntimeError(f"OCR crashed on {SECRET_TEXT}")
 
-    start_bot(photo_reader=broken_ocr)
+    start_bot(read_picture=broken_ocr)
     api.send(3007, photo=True)
     [apology] = api.wait_messages(3007)
     assert "出了点问题" in apology["text"] and "96110" in apology["text"]
@@ -115,16 +115,6 @@ def test_a_failing_handler_is_logged_without_the_text_and_the_person_gets_an_apo
     assert "RuntimeError" in text and SECRET_TEXT not in text
     api.send(3007, REBATE)  # and it goes on answering
     assert "刷单返利" in api.wait_messages(3007, after=1)[0]["text"]
-
-
-def test_a_reader_that_finds_text_in_a_picture_gets_it_checked(api, start_bot):
-    async def ocr(bot, message):
-        return REBATE, False
-
-    start_bot(photo_reader=ocr)
-    api.send(3008, photo=True)
-    [verdict] = api.wait_messages(3008)
-    assert "刷单返利" in verdict["text"] and "从图片中识别" in verdict["text"]
 
 
 def test_start_up_waits_until_telegram_answers(api, start_bot, caplog):

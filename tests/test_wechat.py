@@ -9,22 +9,28 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.etree import ElementTree
 
 import httpx
+import imagegen
 import pytest
 import uvicorn
 from conftest import FANZHA
+from fakes.bot_api_wire import blank_png
 from wechatpy.crypto import WeChatCrypto
 
+from bot import ocr
 from bot.adapters.web import build_app
 from bot.adapters.wechat import WeChatEndpoint, fit_passive, sign, text_reply_xml
 from bot.consultation import Consultation
 from bot.messages import Block, QuickReply, Reply
+from bot.ocr_layout import TextBox
 from bot.session import Sessions
 from bot.storage import Store
 
@@ -70,7 +76,8 @@ class WeChatSide:
     def post(self, body: str | bytes, params: dict[str, str] | None = None, **kw) -> httpx.Response:
         params = params if params is not None else self.signed(openid="o-follower")
         data = body.encode() if isinstance(body, str) else body
-        return httpx.post(f"{self.base_url}/wechat", params=params, content=data, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return httpx.post(f"{self.base_url}/wechat", params=params, content=data, **kw)
 
     def send(self, xml: str) -> dict[str, str]:
         """Plain mode: POST and return the reply's fields ({} for "success")."""
@@ -199,7 +206,7 @@ def test_a_signature_made_with_another_token_is_refused(harness):
     assert harness.consultations(who) == 0
 
 
-@pytest.mark.parametrize("age", [301, 3600, -301, -86400])
+@pytest.mark.parametrize("age", [305, 3600, -305, -86400])  # a few seconds of slack for a busy machine
 def test_old_and_future_timestamps_are_refused_even_when_correctly_signed(harness, age):
     params = harness.wechat.signed(timestamp=int(time.time()) - age, echostr="1")
     assert httpx.get(f"{harness.wechat.base_url}/wechat", params=params).status_code == 403
@@ -311,9 +318,127 @@ def test_voice_with_recognition_is_checked_like_text(harness):
     assert no_field["Content"] == harness.consultation.wording.say("voice_unrecognized")
 
 
-def test_an_image_gets_a_kind_reply_until_ocr_exists(harness):
-    reply = harness.wechat.send(push_xml(follower(), "image", msg_id(), PicUrl="http://127.0.0.1/x.jpg", MediaId="m"))
+# Pictures: fetched from PicUrl (a local server here), read by bot.ocr -----------------------
+SCAM_LINES = ("我是市公安局刑侦支队的民警，你的身份证涉嫌洗钱。", "你必须把存款全部转到国家安全账户接受审查，不得告诉任何人。")
+
+
+def scripted_reader(lines: tuple[str, ...] = SCAM_LINES, delay: float = 0.0, gate: threading.Event | None = None):
+    """bot.ocr.read_image_bytes (real decoding and checks) with an engine that "sees" *lines*."""
+
+    def engine(image):
+        time.sleep(delay)
+        if gate is not None:
+            gate.wait(20)
+        return [TextBox(t, 20, 200 + 90 * i, 340, 230 + 90 * i) for i, t in enumerate(lines)]
+
+    return lambda data: ocr.read_image_bytes(data, engine=engine)
+
+
+@contextlib.contextmanager
+def picture_server(files: dict[str, bytes]) -> Iterator[str]:
+    """Serves *files* on 127.0.0.1 (as WeChat's PicUrl host would); yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = files.get(self.path.lstrip("/"))
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def picture_endpoint(harness: Harness, **kw) -> Iterator[WeChatSide]:
+    endpoint = WeChatEndpoint(harness.consultation, harness.store, token=TOKEN, **kw)
+    with running(build_app(harness.consultation, harness.store, wechat=endpoint)) as url:
+        yield WeChatSide(url)
+
+
+SHOT = blank_png(360, 640)
+
+
+def test_an_image_is_read_and_the_reply_quotes_what_it_relied_on(harness):
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(harness, read_picture=scripted_reader()) as side:
+        who = follower()
+        reply = side.send(push_xml(who, "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m"))["Content"]
+    assert "高风险" in reply and "从图片中识别" in reply and "我主要依据的是这一句" in reply
+    quoted = reply.split("“", 1)[1].split("”", 1)[0].rstrip("…")
+    assert quoted and quoted[:12] in "".join(SCAM_LINES)
+    assert harness.consultations(who) == 1
+
+
+def test_a_picture_that_cannot_be_fetched_or_is_no_picture_gets_a_kind_reply(harness):
+    refused = harness.consultation.wording.say("image_refused")
+    files = {"doc.jpg": b"%PDF-1.7 not a picture"}
+    with picture_server(files) as pics, picture_endpoint(harness, read_picture=scripted_reader()) as side:
+        for url in (f"{pics}/doc.jpg", f"{pics}/missing.jpg", "file:///etc/passwd", ""):
+            reply = side.send(push_xml(follower(), "image", msg_id(), PicUrl=url, MediaId="m"))
+            assert reply["Content"] == refused, url
+
+
+def test_without_the_ocr_extra_an_image_gets_the_kind_reply(harness, monkeypatch):
+    monkeypatch.setattr(ocr, "_engine_instance", None)
+    monkeypatch.setitem(sys.modules, "bot.adapters.ocr_engine", None)  # the import fails as if not installed
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(harness) as side:
+        reply = side.send(push_xml(follower(), "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m"))
     assert reply["Content"] == harness.consultation.wording.say("image_unsupported")
+
+
+def test_pictures_a_minute_per_follower(harness):
+    reader = scripted_reader()
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(
+        harness, read_picture=reader, pictures_per_minute=2
+    ) as side:
+        who = follower()
+        replies = [
+            side.send(push_xml(who, "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m"))["Content"]
+            for _ in range(3)
+        ]
+        other = side.send(push_xml(follower(), "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m"))
+    assert ["从图片中识别" in r for r in replies] == [True, True, False]
+    assert replies[2] == harness.consultation.wording.say("rate_limited")
+    assert "从图片中识别" in other["Content"]
+
+
+def test_a_slow_picture_never_holds_up_another_follower(harness):
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(
+        harness, read_picture=scripted_reader(delay=2.0)
+    ) as side:
+        slow: list[dict[str, str]] = []
+        xml = push_xml(follower(), "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m")
+        thread = threading.Thread(target=lambda: slow.append(side.send(xml)))
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        quick = side.send(push_xml(follower(), "text", msg_id(), Content=SCAM))
+        assert time.monotonic() - started < 1.5 and "高风险" in quick["Content"]
+        assert not slow  # the picture is still being read
+        thread.join(20)
+    assert "从图片中识别" in slow[0]["Content"]
+
+
+def test_a_real_screenshot_is_read_offline_and_flagged(harness):
+    if not ocr.ocr_available() or imagegen.find_cjk_font() is None:
+        if os.environ.get("CI"):
+            pytest.fail("needs fanzha[ocr] and a CJK font")
+        pytest.skip("needs fanzha[ocr] and a CJK font")
+    scene = next(s for s in imagegen.SCAM_SCENES if s.name == "express_refund")
+    shot = imagegen.render(scene, imagegen.Look("sms", (720, 1280), jpeg_quality=80))
+    with picture_server({"shot.jpg": shot.image_bytes}) as pics, picture_endpoint(harness) as side:
+        reply = side.send(push_xml(follower(), "image", msg_id(), PicUrl=f"{pics}/shot.jpg", MediaId="m"))
+    assert "从图片中识别" in reply["Content"] and "风险" in reply["Content"]
 
 
 def test_other_message_kinds_and_events(harness):
@@ -453,22 +578,49 @@ def test_message_text_and_tokens_never_reach_the_logs(harness, caplog):
         assert forbidden not in caplog.text
 
 
-def test_a_slow_answer_gets_the_holding_text_and_a_retry_the_real_one(harness):
-    endpoint = WeChatEndpoint(
-        harness.consultation, harness.store, token=TOKEN, appid=APPID, aes_key=AES_KEY, deadline=0.0
-    )
-    who, mid = follower(), msg_id()
-    xml = push_xml(who, "text", mid, Content=SCAM)
-    with running(build_app(harness.consultation, harness.store, wechat=endpoint)) as url:
-        side = WeChatSide(url)
-        first = side.send(xml)["Content"]
-        assert first == harness.consultation.wording.say("wechat_holding")
+def test_an_answer_not_ready_in_time_is_left_for_wechats_retry(harness):
+    """WeChat hangs up after 5 s and asks again: the first attempts stay open, a retry gets the answer."""
+    gate = threading.Event()
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(
+        harness, read_picture=scripted_reader(gate=gate), deadline=0.2, linger=5.0
+    ) as side:
+        who = follower()
+        xml = push_xml(who, "image", msg_id(), PicUrl=f"{pics}/shot.png", MediaId="m")
+        with pytest.raises(httpx.ReadTimeout):  # no answer: WeChat will ask again
+            side.post(xml, timeout=1.0)
+        gate.set()
+        deadline = time.monotonic() + 5
+        while harness.consultations(who) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "从图片中识别" in side.send(xml)["Content"]
+    assert harness.consultations(who) == 1
+
+
+def test_the_last_retry_gets_the_holding_text_and_the_answer_waits_for_the_same_message(harness):
+    gate = threading.Event()
+    wording = harness.consultation.wording
+    with picture_server({"shot.png": SHOT}) as pics, picture_endpoint(
+        harness, read_picture=scripted_reader(gate=gate), deadline=0.2, linger=5.0
+    ) as side:
+        who = follower()
+        url = f"{pics}/shot.png"
+        xml = push_xml(who, "image", msg_id(), PicUrl=url, MediaId="m")
+        for _ in range(2):
+            with pytest.raises(httpx.ReadTimeout):
+                side.post(xml, timeout=0.6)
+        assert side.send(xml)["Content"] == wording.say("wechat_holding")  # the third and last request
+        gate.set()
         deadline = time.monotonic() + 5
         while harness.consultations(who) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.1)
-        assert "高风险" in side.send(xml)["Content"]
-    assert harness.consultations(who) == 1
+        again = push_xml(who, "image", msg_id(), PicUrl=url, MediaId="m")  # sent again, as the holding text asks
+        kept = side.send(again)["Content"]
+        assert "从图片中识别" in kept and side.send(again)["Content"] == kept
+        assert harness.consultations(who) == 1
+        # Something else from the same follower is answered afresh.
+        assert "高风险" in side.send(push_xml(who, "text", msg_id(), Content=SCAM))["Content"]
+    assert harness.consultations(who) == 2
 
 
 # Health and the other routes ---------------------------------------------------------------
@@ -595,8 +747,19 @@ def test_telegram_webhook_is_mounted_and_registered_in_webhook_mode(classifier, 
 
         return Route("/telegram", webhook, methods=["POST"])
 
+    async def start_webhook_application(application, url, secret):
+        await application.initialize()
+        await application.start()
+        await application.bot.set_webhook(url, secret_token=secret)
+
+    async def stop_application(application):
+        await application.stop()
+        await application.shutdown()
+
     fake = types.ModuleType("bot.adapters.telegram")
     fake.telegram_webhook_route = telegram_webhook_route
+    fake.start_webhook_application = start_webhook_application
+    fake.stop_application = stop_application
     monkeypatch.setitem(sys.modules, "bot.adapters.telegram", fake)
     store = Store(tmp_path / "f.db")
     app = build_app(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from telegram import Update
@@ -34,7 +35,6 @@ from bot.adapters.telegram_handlers import (
     on_migration,
     on_my_membership,
     on_private_message,
-    read_photo,
     state_of,
 )
 from bot.adapters.telegram_io import ChatOrderedProcessor, SanitizingRequest, TelegramTipSender, send_text
@@ -46,10 +46,12 @@ from bot.adapters.telegram_run import (
     stop_application,
     telegram_webhook_route,
 )
-from bot.adapters.telegram_state import STATE_KEY, PhotoReader, TelegramState
+from bot.adapters.telegram_state import STATE_KEY, TelegramState
+from bot.adapters.wecom import WeComTips
 from bot.broadcast import send_due_tips
 from bot.config import Settings
 from bot.consultation import Consultation
+from bot.ocr import ImageText, OcrWorker, PictureReader, read_image_bytes
 from bot.storage import Store
 from bot.tips import TipLibrary, load_tips
 
@@ -88,9 +90,13 @@ def build_application(
     store: Store,
     *,
     tips: TipLibrary | None = None,
-    photo_reader: PhotoReader | None = None,
+    read_picture: Callable[[bytes], ImageText] | None = None,
 ) -> Application:
-    """The PTB application with every handler, the error handler, the tip tick and limits."""
+    """The PTB application with every handler, the error handler, the tip tick and limits.
+
+    *read_picture* (tests) replaces OCR: image bytes in, :class:`ImageText` out. The real
+    engine is loaded on the first picture, never before.
+    """
     quiet_noisy_loggers()
     base_url, file_url = api_urls(settings.telegram_base_url)
     builder = (
@@ -104,9 +110,10 @@ def build_application(
     if settings.telegram_rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
     application = builder.build()
-    application.bot_data[STATE_KEY] = TelegramState(
-        settings, consultation, store, tips or load_tips(), photo_reader or read_photo
+    pictures = PictureReader(
+        consultation, per_minute=settings.pictures_per_minute, worker=OcrWorker(read_picture or read_image_bytes)
     )
+    application.bot_data[STATE_KEY] = TelegramState(settings, consultation, store, tips or load_tips(), pictures)
 
     new = filters.UpdateType.MESSAGE
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
@@ -184,4 +191,8 @@ def run_telegram(settings: Settings, consultation: Consultation, store: Store) -
     """``fanzha telegram``: run until SIGTERM/SIGINT (long polling, or a webhook if configured)."""
     configure_logging(settings)
     application = build_application(settings, consultation, store)
+    # WeCom group robots get their daily tip from this process too (and from `fanzha serve`:
+    # every send is claimed in the database first, so running both never posts twice).
+    wecom = WeComTips.from_settings(settings, store, application.bot_data[STATE_KEY].tips)
+    application.job_queue.run_repeating(wecom.job, TIP_TICK_SECONDS, first=TIP_FIRST_SECONDS, name="wecom-tips")
     asyncio.run(run_bot(application, settings, webhook_url=settings.telegram_webhook_url))

@@ -3,7 +3,9 @@
 
 Private chats get an answer to everything. In groups the bot speaks only when addressed (a
 mention, a reply to one of its messages, ``/check``), or, when admins turned auto-warning
-on, with one short warning on a high-risk message.
+on, with one short warning on a high-risk message. Photos and image documents go to
+:class:`bot.ocr.PictureReader` (per-chat limit, OCR in a worker thread), downloaded only
+when the core will look at them.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import time
 
 from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.adapters.telegram_io import PLATFORM, send_reply, show_typing
 from bot.adapters.telegram_state import STATE_KEY, PendingBatch, TelegramState
 from bot.messages import GROUP, PRIVATE, IncomingMessage, Outcome
+from bot.ocr import MAX_FILE_BYTES, ImageRefused
 
 log = logging.getLogger("fanzha.telegram")
 
@@ -49,21 +53,21 @@ def has_picture(message: Message) -> bool:
     return bool(message.photo) or bool(document and str(document.mime_type or "").startswith("image/"))
 
 
-async def read_photo(bot: Bot, message: Message) -> tuple[str | None, bool]:
-    """What a picture says: ``(image_text, image_unreadable)``.
+async def download_picture(message: Message) -> bytes:
+    """The bytes of a photo (its largest size) or an image document, size-checked first."""
+    item = message.photo[-1] if message.photo else message.document
+    if item is None:
+        raise ImageRefused("the message has no picture", "not_an_image")
+    if item.file_size and item.file_size > MAX_FILE_BYTES:
+        raise ImageRefused(f"the file has {item.file_size} bytes", "too_large")
+    try:
+        file = await item.get_file()
+        return bytes(await file.download_as_bytearray())
+    except BadRequest as exc:  # too big for the Bot API, or gone; network errors go to on_error
+        raise ImageRefused(f"Telegram did not hand over the file ({exc.message})", "download_failed") from None
 
-    There is no OCR module yet, so every picture is unreadable and the core asks for the
-    text (``image_unsupported``). To plug OCR in, pass another reader to build_application:
-    download the largest size (``await (await message.photo[-1].get_file()).download_as_bytearray()``),
-    read it in a thread (``asyncio.to_thread``) and return ``(text, False)``, or
-    ``(None, True)`` when nothing could be read.
-    """
-    return None, True
 
-
-async def incoming_from(
-    state: TelegramState,
-    bot: Bot,
+def incoming_from(
     message: Message,
     chat_id: int,
     kind: str,
@@ -73,31 +77,24 @@ async def incoming_from(
     text: str | None = None,
     may_batch: bool = False,
 ) -> IncomingMessage:
-    """The neutral message for *message* (its text, its caption, or what its picture says).
+    """The neutral message for *message*: its text or a picture's caption (the picture itself
+    is read by :func:`answer`).
 
     Only a forward sent straight to the bot in a private chat is marked forwarded (and so
     waits for its batch); one named by /check is checked at once.
     """
     text = text_of(message) if text is None else text
-    forwarded = may_batch and kind == PRIVATE and message.forward_origin is not None
-    image_text, unreadable = None, False
-    if has_picture(message):
-        image_text, unreadable = await state.read_photo(bot, message)
-        if image_text is not None and text:
-            image_text = f"{image_text}\n{text}"
-        elif image_text is None and text:
-            unreadable = False  # the caption alone is worth checking
+    forwarded = may_batch and kind == PRIVATE and message.forward_origin is not None and not has_picture(message)
     return IncomingMessage(
-        text,
-        str(chat_id),
-        PLATFORM,
-        kind,
-        user_id=user_id,
-        forwarded=forwarded,
-        addressed=addressed,
-        image_text=image_text,
-        image_unreadable=unreadable,
+        text, str(chat_id), PLATFORM, kind, user_id=user_id, forwarded=forwarded, addressed=addressed
     )
+
+
+async def answer(state: TelegramState, message: Message, incoming: IncomingMessage) -> Outcome:
+    """The core's outcome for *incoming*; a picture is read first (downloaded only if needed)."""
+    if has_picture(message):
+        return await state.pictures.respond(incoming, lambda: download_picture(message))
+    return state.consultation.respond(incoming, time.monotonic())
 
 
 async def deliver(
@@ -134,14 +131,12 @@ async def consult(
     forwarded message waits for its batch."""
     state = state_of(context)
     await show_typing(bot, chat_id)
-    incoming = await incoming_from(
-        state, bot, message, chat_id, kind, user_id=user_id, addressed=True, text=text, may_batch=may_batch
-    )
-    outcome = state.consultation.respond(incoming, time.monotonic())
+    incoming = incoming_from(message, chat_id, kind, user_id=user_id, addressed=True, text=text, may_batch=may_batch)
+    outcome = await answer(state, message, incoming)
     if outcome.action == "batched":
         hold_for_batch(context, state, str(chat_id), kind, incoming.text, outcome.flush_after or 0.0)
         return
-    checked = incoming.image_text if incoming.image_text is not None else incoming.text
+    checked = outcome.image_text if outcome.image_text is not None else incoming.text
     await deliver(bot, state, chat_id, kind, outcome, text=checked, reply_to=reply_to)
 
 
@@ -231,11 +226,11 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def watch(bot: Bot, state: TelegramState, message: Message, chat_id: int, user_id: str) -> None:
-    """Everyday group chat: the core stays silent unless auto-warning is on and it is high risk."""
+    """Everyday group chat: the core stays silent unless auto-warning is on and it is high risk
+    (a picture is read only then, within the group's pictures-a-minute limit)."""
     incoming = IncomingMessage(text_of(message), str(chat_id), PLATFORM, GROUP, user_id=user_id, addressed=False)
-    now = time.monotonic()
-    outcome = state.consultation.respond(incoming, now)
-    if outcome.action == "group_warning" and state.may_warn(str(chat_id), now):
+    outcome = await answer(state, message, incoming)
+    if outcome.action == "group_warning" and state.may_warn(str(chat_id), time.monotonic()):
         await deliver(bot, state, chat_id, GROUP, outcome, reply_to=message.message_id)
 
 

@@ -117,7 +117,7 @@ async def run_bot(
         if webhook_url:
             secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
             await start_webhook_application(application, webhook_url, secret)
-            log.info(health_line(application, settings, f"webhook {webhook_url} -> {settings.host}:{settings.port}"))
+            log.info("webhook server on %s:%s", settings.host, settings.port)
             await serve_webhook(application, settings, secret, stop)
         else:
             await register_commands(application.bot, state_of(application).wording)
@@ -145,6 +145,8 @@ async def start_webhook_application(application: Application, webhook_url: str, 
     await register_commands(application.bot, state_of(application).wording)
     await application.start()
     await application.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+    state = state_of(application)
+    log.info(health_line(application, state.settings, f"webhook {webhook_url}"))
 
 
 async def stop_application(application: Application) -> None:
@@ -156,6 +158,7 @@ async def stop_application(application: Application) -> None:
     with contextlib.suppress(Exception):
         await flush_all_batches(application.bot, state_of(application))
     await application.shutdown()
+    state_of(application).pictures.close()
     log.info("stopped")
 
 

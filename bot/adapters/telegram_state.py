@@ -10,16 +10,16 @@ unanswered consent question; nothing here is ever written to disk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from telegram import Bot, Message
+from telegram import Bot
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 
 from bot.adapters.telegram_io import PLATFORM
 from bot.config import Settings
 from bot.consultation import Consultation
+from bot.ocr import PictureReader
 from bot.storage import Store
 from bot.tips import TipLibrary
 
@@ -31,9 +31,6 @@ MAX_DRAFTS = 5000
 ADMIN_CACHE_SECONDS = 5 * 60
 #: In a group, at most one automatic warning in this many seconds (one per burst of messages).
 WARN_COOLDOWN_SECONDS = 60.0
-
-#: A picture in, (text read from it, or None; True when it could not be read) out.
-PhotoReader = Callable[[Bot, Message], Awaitable[tuple[str | None, bool]]]
 
 
 @dataclass
@@ -128,7 +125,8 @@ class TelegramState:
     consultation: Consultation
     store: Store
     tips: TipLibrary
-    read_photo: PhotoReader
+    #: Screenshots: per-chat limit, OCR in a worker thread, the core's answer (bot.ocr).
+    pictures: PictureReader
     drafts: ReviewDrafts = field(default_factory=ReviewDrafts)
     admins: AdminCache = field(default_factory=AdminCache)
     batches: dict[str, PendingBatch] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """One ASGI app for everything that listens on a port: ``/wechat``, ``/healthz`` and, when
 Telegram runs in webhook mode, ``/telegram`` — so an operator runs one process behind one
-reverse proxy (``fanzha serve``).
+reverse proxy (``fanzha serve``). Its lifespan also runs the daily WeCom tip tick
+(:class:`bot.adapters.wecom.WeComTips`).
 
 HTTP only: the WeChat logic lives in :mod:`bot.adapters.wechat`, the Telegram webhook route
 in :mod:`bot.adapters.telegram` (imported only when that mode is configured).
@@ -9,6 +10,7 @@ in :mod:`bot.adapters.telegram` (imported only when that mode is configured).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.adapters.wechat import MAX_BODY_BYTES, Rejected, WeChatEndpoint
+from bot.adapters.wecom import WeComTips
 from bot.consultation import Consultation
 from bot.storage import Store
 
@@ -89,8 +92,13 @@ def build_app(
     telegram_application=None,
     telegram_webhook_url: str = "",
     telegram_secret: str = "",
+    wecom_tips: WeComTips | None = None,
+    tip_interval: float = 60.0,
 ) -> Starlette:
-    """The app with the endpoints that are configured; the others answer 404."""
+    """The app with the endpoints that are configured; the others answer 404.
+
+    With *wecom_tips*, the lifespan ticks it every *tip_interval* seconds, the first time at start.
+    """
     routes = [Route("/healthz", healthz, methods=["GET"])]
     if wechat is not None:
         routes += [
@@ -104,23 +112,36 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(wecom_tips.run(tip_interval)) if wecom_tips is not None else None
+        try:
+            async with _telegram_running():
+                yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    @asynccontextmanager
+    async def _telegram_running() -> AsyncIterator[None]:
         if telegram_application is None:
             yield
             return
-        await telegram_application.initialize()
-        await telegram_application.start()
-        await telegram_application.bot.set_webhook(telegram_webhook_url, secret_token=telegram_secret)
+        from bot.adapters.telegram import start_webhook_application, stop_application
+
+        # Command menu, allowed updates and health line on start; batches answered on stop.
+        await start_webhook_application(telegram_application, telegram_webhook_url, telegram_secret)
         try:
             yield
         finally:
-            await telegram_application.stop()
-            await telegram_application.shutdown()
+            await stop_application(telegram_application)
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.consultation = consultation
     app.state.store = store
     app.state.wechat = wechat
     app.state.telegram = telegram_application
+    app.state.wecom_tips = wecom_tips
     return app
 
 
@@ -155,6 +176,7 @@ def serve(settings, consultation: Consultation, store: Store, *, host: str, port
     logging.getLogger("httpx").setLevel(logging.WARNING)
     wechat = WeChatEndpoint.from_settings(settings, consultation, store)
     application, secret = telegram_webhook(settings, consultation, store)
+    wecom_tips = WeComTips.from_settings(settings, store)
     consultation.classifier.classify("你好")  # warm up: the first real message must not pay for it
     app = build_app(
         consultation,
@@ -163,14 +185,16 @@ def serve(settings, consultation: Consultation, store: Store, *, host: str, port
         telegram_application=application,
         telegram_webhook_url=settings.telegram_webhook_url,
         telegram_secret=secret,
+        wecom_tips=wecom_tips,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False)
     logging.getLogger("uvicorn.access").addFilter(_PathOnly())
     log.info(
-        "serving on http://%s:%s: /healthz, /wechat %s, /telegram %s",
+        "serving on http://%s:%s: /healthz, /wechat %s, /telegram %s; daily WeCom tips for %d group(s)",
         host,
         port,
         "on" if wechat else "off (no FANZHA_WECHAT_TOKEN)",
         "on" if application else "off (no FANZHA_TELEGRAM_WEBHOOK_URL)",
+        len(store.subscriptions("wecom")),
     )
     uvicorn.Server(config).run()

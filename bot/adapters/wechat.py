@@ -2,9 +2,14 @@
 
 WeChat POSTs every follower message to our URL as XML, signed with the shared token and, in
 safe mode, AES-encrypted. The answer is a passive reply in the HTTP response: one message, at
-most 2,048 bytes, within 5 seconds, or WeChat gives up on it and retries the request (same
-MsgId) up to three times. So the work runs in a thread with a deadline, each MsgId is answered
-and counted once, and a retry gets the first attempt's reply from memory.
+most 2,048 bytes, within 5 seconds, or WeChat hangs up and asks again (same MsgId), three
+requests in all. So the work runs in a thread, each MsgId is answered and counted once, and a
+retry gets the first attempt's reply from memory. An answer not ready by the deadline is left
+for the retry (WeChat only retries a request that got no answer); the last attempt gets a
+short holding text, and the real answer waits for the follower to send the same message again.
+
+Pictures are fetched from ``PicUrl`` and read by :mod:`bot.ocr` outside the core's lock, so
+one slow picture never holds up other followers.
 
 This module knows WeChat, not the web framework (that is :mod:`bot.adapters.web`): it checks
 signatures, parses with a hardened parser, turns XML into an :class:`IncomingMessage` and the
@@ -23,9 +28,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import ParseError
 
+import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_untrusted_xml
 from wechatpy.crypto import WeChatCrypto
@@ -34,7 +42,9 @@ from wechatpy.utils import WeChatSigner
 
 from bot.config import ConfigError
 from bot.consultation import Consultation
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage, Outcome, Reply
+from bot.ocr import MAX_FILE_BYTES, ImageRefused, ImageText, OcrUnavailable, PictureLimiter, answer_picture
+from bot.ocr import read_image_bytes as ocr_read_image_bytes
 from bot.render import WECHAT_LIMIT_BYTES, render_plain, render_wechat, split_parts
 from bot.storage import Store
 
@@ -49,6 +59,16 @@ MAX_CLOCK_SKEW_SECONDS = 300
 REPLY_DEADLINE_SECONDS = 4.0
 #: WeChat retries over about 15 s; keep replies well beyond that.
 RETRY_WINDOW_SECONDS = 300.0
+#: WeChat asks at most this many times for one message (the first request and two retries).
+WECHAT_ATTEMPTS = 3
+#: A request that missed the deadline stays open this long: WeChat hangs up and its retry gets the answer.
+LINGER_SECONDS = 15.0
+#: An answer that only got the holding text is given to the follower who sends the same message within this.
+OWED_SECONDS = 600.0
+#: A picture must arrive from WeChat's PicUrl within this time (OCR still has to run after it).
+PICTURE_DOWNLOAD_SECONDS = 2.5
+#: Pictures are answered on their own threads, so a queue of them never delays a text message.
+PICTURE_THREADS = 2
 #: The body that tells WeChat "received, no reply".
 NO_REPLY = "success"
 
@@ -185,10 +205,44 @@ def text_message(text: str, follower: str) -> IncomingMessage:
     return IncomingMessage(text, chat_id=follower, platform=PLATFORM, user_id=follower, forwarded=False)
 
 
-def image_message(fields: Mapping[str, str], follower: str) -> IncomingMessage:
-    """A picture. No OCR yet, so the core gives its kind "please type it" reply; when OCR
-    lands, download ``PicUrl`` here and pass the text as ``image_text``."""
-    return IncomingMessage("", chat_id=follower, platform=PLATFORM, user_id=follower, image_unreadable=True)
+def download_picture(url: str, *, timeout: float = PICTURE_DOWNLOAD_SECONDS) -> bytes:
+    """The picture at WeChat's ``PicUrl`` (from a signed push), at most MAX_FILE_BYTES."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ImageRefused("the message has no picture address", "not_an_image")
+    data = bytearray()
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise ImageRefused(f"the picture server answered {response.status_code}", "download_failed")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_FILE_BYTES:
+                raise ImageRefused(f"the picture has {declared} bytes", "too_large")
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > MAX_FILE_BYTES:
+                    raise ImageRefused("the picture is too large", "too_large")
+    except httpx.HTTPError as exc:
+        raise ImageRefused(f"the picture could not be downloaded ({type(exc).__name__})", "download_failed") from None
+    return bytes(data)
+
+
+def asked(inbound: Inbound) -> str:
+    """What the follower asked, hashed: a message sent again after the holding text matches it."""
+    fields = inbound.fields
+    value = {"text": "Content", "voice": "Recognition", "image": "PicUrl", "link": "Url"}.get(inbound.kind)
+    content = fields.get(value, "").strip() if value else ""
+    if not content:
+        return ""
+    return hashlib.sha256(f"{inbound.follower}:{inbound.kind}:{content}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class _Pending:
+    """One MsgId's answer being made (or made), and how many times WeChat has asked for it."""
+
+    expires: float
+    future: asyncio.Future[str | None]
+    attempts: int = 0
 
 
 def link_text(fields: Mapping[str, str]) -> str:
@@ -211,6 +265,10 @@ class WeChatEndpoint:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         deadline: float = REPLY_DEADLINE_SECONDS,
+        linger: float = LINGER_SECONDS,
+        pictures_per_minute: int = 4,
+        read_picture: Callable[[bytes], ImageText] = ocr_read_image_bytes,
+        fetch_picture: Callable[[str], bytes] = download_picture,
     ) -> None:
         if not token:
             raise ConfigError("FANZHA_WECHAT_TOKEN is needed for the WeChat endpoint")
@@ -224,9 +282,16 @@ class WeChatEndpoint:
         self.clock = clock
         self.monotonic = monotonic
         self.deadline = deadline
+        self.linger = linger
+        self.pictures = PictureLimiter(pictures_per_minute)
+        self.read_picture = read_picture
+        self.fetch_picture = fetch_picture
+        self._picture_pool = ThreadPoolExecutor(PICTURE_THREADS, thread_name_prefix="fanzha-wechat-picture")
         # Sessions in the core are plain dicts: one consultation at a time.
         self._core_lock = threading.Lock()
-        self._replies: OrderedDict[str, tuple[float, asyncio.Future[str | None]]] = OrderedDict()
+        self._replies: OrderedDict[str, _Pending] = OrderedDict()
+        #: asked(inbound) -> (expires, answer) for answers that only got the holding text.
+        self._owed: dict[str, tuple[float, asyncio.Future[str | None]]] = {}
 
     @classmethod
     def from_settings(cls, settings, consultation: Consultation, store: Store) -> WeChatEndpoint | None:
@@ -239,6 +304,7 @@ class WeChatEndpoint:
             token=settings.wechat_token,
             appid=settings.wechat_appid,
             aes_key=settings.wechat_aes_key,
+            pictures_per_minute=settings.pictures_per_minute,
         )
 
     # Requests -----------------------------------------------------------------------------
@@ -289,27 +355,57 @@ class WeChatEndpoint:
 
     # Once per MsgId, within the deadline --------------------------------------------------
     async def _reply_once(self, inbound: Inbound) -> str | None:
-        """The reply text (None: no reply). A retry shares the first attempt's answer."""
+        """The reply text (None: no reply). A retry shares the first attempt's answer.
+
+        Not ready by the deadline: the first attempts stay open (WeChat hangs up and asks
+        again, and the retry finds the answer ready); the last one gets the holding text,
+        and the answer is kept for the follower who sends the same message again.
+        """
         self._forget_old_replies()
         entry = self._replies.get(inbound.dedup_key)
         if entry is None:
-            future = asyncio.ensure_future(asyncio.to_thread(self._first_answer, inbound))
-            self._replies[inbound.dedup_key] = (self.monotonic() + RETRY_WINDOW_SECONDS, future)
-        else:
-            future = entry[1]
+            entry = _Pending(self.monotonic() + RETRY_WINDOW_SECONDS, self._start_answer(inbound))
+            self._replies[inbound.dedup_key] = entry
+        entry.attempts += 1
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.deadline)
+            return await asyncio.wait_for(asyncio.shield(entry.future), self.deadline)
         except TimeoutError:
-            log.warning("wechat: %s reply not ready within %.1fs; sent the holding text", inbound.kind, self.deadline)
-            return self.wording.say("wechat_holding")
+            pass
+        if entry.attempts < WECHAT_ATTEMPTS:
+            log.info("wechat: %s reply not ready within %.1fs; left for WeChat's retry", inbound.kind, self.deadline)
+            try:
+                return await asyncio.wait_for(asyncio.shield(entry.future), self.linger)
+            except TimeoutError:
+                return None
+        log.warning("wechat: %s reply not ready by the last retry; sent the holding text", inbound.kind)
+        key = asked(inbound)
+        if key:
+            self._owed[key] = (self.monotonic() + OWED_SECONDS, entry.future)
+        return self.wording.say("wechat_holding")
+
+    def _start_answer(self, inbound: Inbound) -> asyncio.Future[str | None]:
+        """The answer to a new MsgId: one owed from a holding text, or a fresh consultation."""
+        key = asked(inbound)
+        owed = self._owed.pop(key, None) if key else None
+        if owed is not None and owed[0] > self.monotonic() and owed[1].done() and owed[1].result():
+            log.info("wechat: %s sent again after the holding text; gave the answer kept for it", inbound.kind)
+            return asyncio.ensure_future(asyncio.to_thread(self._owed_answer, inbound, owed[1].result()))
+        pool = self._picture_pool if inbound.kind == "image" else None  # None: the loop's default threads
+        return asyncio.get_running_loop().run_in_executor(pool, self._first_answer, inbound)
+
+    def _owed_answer(self, inbound: Inbound, content: str | None) -> str | None:
+        """Runs in a worker thread: the kept answer, marking this MsgId seen so its retries get nothing new."""
+        return content if self.store.first_sight_of_message(inbound.dedup_key) else None
 
     def _forget_old_replies(self) -> None:
         now = self.monotonic()
         while self._replies:
-            key, (expires, future) = next(iter(self._replies.items()))
-            if expires > now or not future.done():
+            key, entry = next(iter(self._replies.items()))
+            if entry.expires > now or not entry.future.done():
                 break
             del self._replies[key]
+        for key in [k for k, (expires, _) in self._owed.items() if expires <= now]:
+            del self._owed[key]
 
     def _first_answer(self, inbound: Inbound) -> str | None:
         """Runs in a worker thread. None when the push was seen before (retry after a
@@ -319,8 +415,10 @@ class WeChatEndpoint:
             if not self.store.first_sight_of_message(inbound.dedup_key):
                 log.info("wechat: %s already answered before; no second reply", inbound.kind)
                 return None
+            # Download and OCR outside the lock: other followers are answered meanwhile.
+            reading = self._read_picture(inbound) if inbound.kind == "image" else None
             with self._core_lock:
-                content, action = self._respond(inbound)
+                content, action = self._respond(inbound, reading)
         except Exception as exc:
             tb = exc.__traceback__
             while tb is not None and tb.tb_next is not None:
@@ -331,8 +429,22 @@ class WeChatEndpoint:
         log.info("wechat: %s -> %s in %.0f ms", inbound.kind, action, (time.perf_counter() - started) * 1000)
         return content
 
-    def _respond(self, inbound: Inbound) -> tuple[str | None, str]:
-        """(reply text, what happened) for one new push."""
+    def _read_picture(self, inbound: Inbound) -> ImageText | OcrUnavailable | None:
+        """The text of the follower's picture; None when they sent too many pictures this minute."""
+        with self._core_lock:  # picture threads share the limiter
+            allowed = self.pictures.allow(f"{PLATFORM}:{inbound.follower}", self.monotonic())
+        if not allowed:
+            return None
+        try:
+            return self.read_picture(self.fetch_picture(inbound.fields.get("PicUrl", "")))
+        except OcrUnavailable as exc:  # also ImageRefused: the core's kind reply
+            log.info("wechat: picture not read (%s)", getattr(exc, "code", "ocr_unavailable"))
+            return exc
+
+    def _respond(
+        self, inbound: Inbound, reading: ImageText | OcrUnavailable | None = None
+    ) -> tuple[str | None, str]:
+        """(reply text, what happened) for one new push (*reading*: its picture's text, if any)."""
         follower, fields = inbound.follower, inbound.fields
         if inbound.kind == "subscribe":
             return self.wording.say("wechat_welcome"), "welcome"
@@ -350,12 +462,17 @@ class WeChatEndpoint:
                 return self.wording.say("voice_unrecognized"), "voice_unrecognized"
             message = text_message(recognition, follower)
         elif inbound.kind == "image":
-            message = image_message(fields, follower)
+            if reading is None:
+                return self.wording.say("rate_limited"), "picture_rate_limited"
+            outcome = answer_picture(self.consultation, text_message("", follower), reading, self.monotonic())
+            return self._passive(outcome)
         elif inbound.kind == "link":
             message = text_message(link_text(fields), follower)
         else:
             message = text_message(fields.get("Content", ""), follower)
-        outcome = self.consultation.respond(message, self.monotonic())
+        return self._passive(self.consultation.respond(message, self.monotonic()))
+
+    def _passive(self, outcome: Outcome) -> tuple[str | None, str]:
         if outcome.silent:
             return None, outcome.action
         text = fit_passive(join_replies(outcome.replies), self.wording.say("wechat_more"))

@@ -4,7 +4,8 @@ The bot under test is pointed at it with ``base_url`` (``FANZHA_TELEGRAM_BASE_UR
 test delivers updates through ``getUpdates`` (long polling), then reads what the bot sent.
 It speaks the parts of the Bot API the bot uses (getMe, getUpdates, sendMessage,
 sendChatAction, editMessageText, editMessageReplyMarkup, answerCallbackQuery, getChatMember,
-getChat, setMyCommands, deleteWebhook, setWebhook, leaveChat, ...), records every call, and
+getChat, getFile (and the file download URL), setMyCommands, deleteWebhook, setWebhook, leaveChat,
+...), records every call, and
 answers failures on demand: 429 with ``retry_after``, 403 for a chat that blocked the bot,
 400 ``migrate_to_chat_id`` for a group that became a supergroup, and Telegram's flood limits.
 
@@ -32,6 +33,7 @@ from .bot_api_wire import (
     ApiError,
     ApiHandler,
     api_error,
+    blank_png,
     chat_member,
     html_to_text,
     int_or_none,
@@ -117,6 +119,7 @@ class FakeBotAPI:
         self._overall: _Bucket | None = None
         self._group_limit: tuple[float, float] | None = None
         self._group_buckets: dict[int, _Bucket] = {}
+        self._files: dict[str, bytes] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -204,7 +207,9 @@ class FakeBotAPI:
         *,
         user_id: int | None = None,
         caption: str | None = None,
-        photo: bool = False,
+        photo: bool | bytes = False,
+        document: bytes | None = None,
+        mime_type: str = "image/png",
         forward_from: str | None = None,
         reply_to: dict | None = None,
         entities: list[dict] | None = None,
@@ -226,11 +231,20 @@ class FakeBotAPI:
             message["text"] = text
         if caption is not None:
             message["caption"] = caption
-        if photo:
+        if photo is not False:
+            data = photo if isinstance(photo, bytes) else blank_png()
+            self.add_file(f"p{message_id}", data)
             message["photo"] = [
                 {"file_id": f"p{message_id}s", "file_unique_id": f"u{message_id}s", "width": 90, "height": 160},
-                {"file_id": f"p{message_id}", "file_unique_id": f"u{message_id}", "width": 720, "height": 1280},
+                {"file_id": f"p{message_id}", "file_unique_id": f"u{message_id}", "width": 720, "height": 1280,
+                 "file_size": len(data)},
             ]
+        if document is not None:
+            self.add_file(f"d{message_id}", document)
+            message["document"] = {
+                "file_id": f"d{message_id}", "file_unique_id": f"v{message_id}", "file_name": "screenshot",
+                "mime_type": mime_type, "file_size": len(document),
+            }
         if forward_from is not None:
             message["forward_origin"] = {"type": "hidden_user", "sender_user_name": forward_from, "date": 1}
         if reply_to is not None:
@@ -298,6 +312,15 @@ class FakeBotAPI:
         if announce:
             self.chat(old_chat_id, kind="group")
             self.send(old_chat_id, None, migrate_to_chat_id=new_chat_id)
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """Make *data* downloadable as *file_id* (getFile, then GET /file/bot<token>/<path>)."""
+        with self._cond:
+            self._files[file_id] = data
+
+    def file_bytes(self, file_path: str) -> bytes | None:
+        with self._cond:
+            return self._files.get(file_path.removeprefix("files/"))
 
     # Behaviour on demand ------------------------------------------------------------------------
     def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
@@ -578,6 +601,14 @@ class FakeBotAPI:
             }
         )
         return chat
+
+    def _api_getFile(self, params, chat_id):
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self._files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        data = self._files[file_id]
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data),
+                "file_path": f"files/{file_id}"}
 
     def _api_leaveChat(self, params, chat_id):
         return True

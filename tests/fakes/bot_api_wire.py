@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 #: Form fields that are always text (everything else PTB sends is JSON-encoded).
 _TEXT_FIELDS = {
@@ -93,6 +95,17 @@ def html_to_text(markup: str) -> str:
     return "".join(parser.parts)
 
 
+def blank_png(width: int = 64, height: int = 64) -> bytes:
+    """A white RGB PNG (no Pillow needed): a photo with nothing written on it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + b"\xff" * (3 * width) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def int_or_none(value: Any) -> int | None:
     try:
         return int(value)
@@ -149,7 +162,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._serve(params)
 
     def _serve(self, params: dict[str, Any]) -> None:
-        path = urlsplit(self.path).path
+        path = unquote(urlsplit(self.path).path)  # httpx sends the token's ":" as %3A
+        file_prefix = f"/file/bot{self.fake.token}/"
+        if path.startswith(file_prefix):
+            self._serve_file(path[len(file_prefix) :])
+            return
         prefix = f"/bot{self.fake.token}/"
         if not path.startswith(prefix):
             status, body = api_error(401, "Unauthorized")
@@ -165,3 +182,16 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the bot gave up on a long poll while shutting down
+
+    def _serve_file(self, file_path: str) -> None:
+        data = self.fake.file_bytes(file_path)
+        status = 200 if data is not None else 404
+        data = data if data is not None else b"Not Found"
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
