@@ -19,6 +19,31 @@ _EMPTY_IDX = np.zeros(0, dtype=np.int64)
 _EMPTY_VAL = np.zeros(0, dtype=np.float32)
 
 
+_BITS = 21  # code points (plus one) fit in 21 bits, so three of them fit in one uint64
+
+
+def gram_keys(text: str, ngram_range: tuple[int, int]) -> np.ndarray:
+    """One uint64 per character n-gram of *text*, unique per gram: (c1+1) << 42 | (c2+1) << 21 | (c3+1)."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+    low, high = ngram_range
+    blocks = []
+    for n in range(low, high + 1):
+        if points.size < n:
+            break
+        key = points[: points.size - n + 1].copy()
+        for k in range(1, n):
+            key = (key << np.uint64(_BITS)) | points[k : points.size - n + 1 + k]
+        blocks.append(key)
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.uint64)
+
+
+def _gram_table(grams: list[str], offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted gram keys and the feature index of each, for :meth:`Scorer._char_block`."""
+    keys = np.array([int(gram_keys(g, (len(g), len(g)))[0]) for g in grams], dtype=np.uint64)
+    order = np.argsort(keys)
+    return keys[order], (order + offset).astype(np.int64)
+
+
 class Scorer:
     """Per-class probabilities of a normalised text, from a model's exported arrays."""
 
@@ -33,7 +58,7 @@ class Scorer:
         self._terms = list(vocab["words"]) + list(vocab["chars"])
         self._words = {t: i for i, t in enumerate(vocab["words"])}
         self._offset = len(self._words)
-        self._chars = {t: i + self._offset for i, t in enumerate(vocab["chars"])}
+        self._char_keys, self._char_index = _gram_table(vocab["chars"], self._offset)
         self._idf = np.concatenate([arrays["word_idf"], arrays["char_idf"]]).astype(np.float32)
         self._weights = arrays["weights"]
         self._intercept = arrays["intercept"]
@@ -41,26 +66,41 @@ class Scorer:
         self.word_analyzer = WordAnalyzer(tokenizer)
         self.char_analyzer = CharAnalyzer(char_ngrams)
 
-    def _block(self, tokens: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-        # Counting in C first (Counter) and looking up each distinct token once halves the
-        # cost of a typical message, whose 1-3 character grams repeat (BENCHMARKS.md).
-        counts: dict[int, int] = {}
-        for token, n in Counter(tokens).items():
-            index = vocab.get(token)
-            if index is not None:
-                counts[index] = n
-        if not counts:
+    def _char_block(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        # Character grams as integers, counted by a sort and looked up by binary search in
+        # one sorted array: no per-gram Python string is made or hashed, which was most of
+        # the serving cost (BENCHMARKS.md).
+        keys = gram_keys(self.char_analyzer.prepare(text), self.char_analyzer.ngram_range)
+        if not keys.size or not self._char_keys.size:
             return _EMPTY_IDX, _EMPTY_VAL
-        idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        values = (np.log(tf) + 1.0) * self._idf[idx]
+        keys.sort()
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        unique = keys[starts]
+        counts = np.diff(np.append(starts, keys.size))
+        pos = np.searchsorted(self._char_keys, unique).clip(max=self._char_keys.size - 1)
+        known = self._char_keys[pos] == unique
+        return self._weigh(self._char_index[pos[known]], counts[known])
+
+    def _weigh(self, idx: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sublinear TF-IDF, L2-normalised, of distinct feature indices and their counts."""
+        if not idx.size:
+            return _EMPTY_IDX, _EMPTY_VAL
+        values = (np.log(tf.astype(np.float32)) + np.float32(1.0)) * self._idf[idx]
         values /= math.sqrt(float(values @ values))
         return idx, values
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Indices and TF-IDF values of *text*'s known features (each block L2-normalised)."""
-        w_idx, w_val = self._block(self.word_analyzer(text), self._words)
-        c_idx, c_val = self._block(self.char_analyzer(text), self._chars)
+        counts: dict[int, int] = {}
+        for word, n in Counter(self.word_analyzer(text)).items():
+            index = self._words.get(word)
+            if index is not None:
+                counts[index] = n
+        w_idx, w_val = self._weigh(
+            np.fromiter(counts, dtype=np.int64, count=len(counts)),
+            np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
+        )
+        c_idx, c_val = self._char_block(text)
         return np.concatenate([w_idx, c_idx]), np.concatenate([w_val, c_val])
 
     def probabilities(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -94,10 +94,15 @@ class CharAnalyzer:
         self.ngram_range = ngram_range
 
     def __call__(self, text: str) -> list[str]:
-        text = _DIGITS.sub("0", text.lower())
+        text = self.prepare(text)
         low, high = self.ngram_range
         n_chars = len(text)
         grams: list[str] = []
         for n in range(low, high + 1):
             grams.extend(text[i : i + n] for i in range(n_chars - n + 1))
         return [g for g in grams if not g.isspace()]
+
+    @staticmethod
+    def prepare(text: str) -> str:
+        """The text the grams are cut from: lower case, every digit run folded to one 0."""
+        return _DIGITS.sub("0", text.lower())
