@@ -29,6 +29,10 @@ class SendResult:
 
 
 class TipSender(Protocol):
+    """Delivers one tip. A sender may also say how many sends it takes at once
+    (``concurrency``, default 1): one that paces itself under a rate limiter wants several in
+    flight, so the limit, not each round trip, sets the speed."""
+
     platform: str
 
     async def send_tip(self, chat_id: str, text: str) -> SendResult: ...
@@ -77,40 +81,78 @@ async def send_due_tips(
     default_zone: str = "Asia/Shanghai",
     force: bool = False,
     per_second: float = 0.0,
+    concurrency: int | None = None,
 ) -> BroadcastReport:
     """One round: every due, subscribed chat of the sender's platform gets today's tip once.
 
     *force* ignores the time of day (``fanzha tips send --now``), never the once-a-day rule.
-    *per_second* spaces deliveries (0: the sender paces itself).
+    *per_second* spaces the starts of deliveries (0: the sender paces itself). Up to
+    *concurrency* deliveries are in flight at once (default: the sender's ``concurrency``,
+    else 1). Chats are claimed one by one, in order, before their send starts; the report
+    lists them in that order whatever order the sends finish in.
     """
-    report = BroadcastReport()
     platform = sender.platform
+    limit = max(1, concurrency or getattr(sender, "concurrency", 1))
+    slots = asyncio.Semaphore(limit)
+    outcomes: list[tuple[str, str]] = []  # (status, chat id), in claim order
+    sending: set[asyncio.Task] = set()
+    problems: list[BaseException] = []
+    skipped = 0
+
+    async def deliver(index: int, chat_id: str, day: str, text: str) -> None:
+        try:
+            outcomes[index] = await _deliver_tip(store, sender, platform, chat_id, day, text)
+        except BaseException as exc:  # re-raised once the sends already started are done
+            problems.append(exc)
+        finally:
+            slots.release()
+
     store.release_stale_sends()
-    for sub in store.subscriptions(platform):
-        chat_id = sub["chat_id"]
-        if not force and not is_due(sub, now, default_time, default_zone):
-            continue
-        day = local_day(now, sub.get("tip_zone") or default_zone)
-        tip = tip_for(store, library, platform, chat_id, day)
-        if not store.claim_tip_send(platform, chat_id, day.isoformat(), tip.id):
-            report.skipped += 1
-            continue
-        result = await sender.send_tip(chat_id, format_tip(tip))
-        if result.moved_to:
-            store.move_chat(platform, chat_id, result.moved_to)
-            chat_id = result.moved_to
-            result = await sender.send_tip(chat_id, format_tip(tip))
-        store.finish_tip_send(platform, chat_id, day.isoformat(), ok=result.status == OK)
-        if result.status == OK:
-            report.sent.append(chat_id)
-        elif result.status == BLOCKED:
-            store.unsubscribe(platform, chat_id)
-            report.blocked.append(chat_id)
-        else:
-            report.failed.append(chat_id)
-        if per_second:
-            await asyncio.sleep(1 / per_second)
+    try:
+        for sub in store.subscriptions(platform):
+            chat_id = sub["chat_id"]
+            if not force and not is_due(sub, now, default_time, default_zone):
+                continue
+            day = local_day(now, sub.get("tip_zone") or default_zone)
+            tip = tip_for(store, library, platform, chat_id, day)
+            await slots.acquire()
+            if problems:
+                slots.release()
+                break
+            if not store.claim_tip_send(platform, chat_id, day.isoformat(), tip.id):
+                slots.release()
+                skipped += 1
+                continue
+            outcomes.append((FAILED, chat_id))
+            task = asyncio.create_task(deliver(len(outcomes) - 1, chat_id, day.isoformat(), format_tip(tip)))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+            if per_second:
+                await asyncio.sleep(1 / per_second)
+    finally:
+        if sending:
+            await asyncio.gather(*sending, return_exceptions=True)
+    if problems:
+        raise problems[0]
+    report = BroadcastReport(skipped=skipped)
+    for status, chat_id in outcomes:
+        {OK: report.sent, BLOCKED: report.blocked}.get(status, report.failed).append(chat_id)
     return report
+
+
+async def _deliver_tip(
+    store: Store, sender: TipSender, platform: str, chat_id: str, day: str, text: str
+) -> tuple[str, str]:
+    """Send one claimed tip and keep the books: (status, the chat id it ended up at)."""
+    result = await sender.send_tip(chat_id, text)
+    if result.moved_to:
+        store.move_chat(platform, chat_id, result.moved_to)
+        chat_id = result.moved_to
+        result = await sender.send_tip(chat_id, text)
+    store.finish_tip_send(platform, chat_id, day, ok=result.status == OK)
+    if result.status == BLOCKED:
+        store.unsubscribe(platform, chat_id)
+    return result.status, chat_id
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.tips_cli import tips
 
 
@@ -74,11 +74,7 @@ def cli(ctx: click.Context, home: Path | None, db: Path | None) -> None:
       fanzha check "您的快递丢失，我们双倍赔偿"
       fanzha classify < messages.jsonl > verdicts.jsonl
     """
-    try:
-        settings = Settings.from_env(home=home, db=db)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    ctx.obj = _Context(settings)
+    ctx.obj = _Context(Settings.from_env(home=home, db=db))  # ConfigError: exit 2 (bot.errors)
 
 
 cli.add_command(tips)

@@ -370,7 +370,8 @@ def answer_picture(
     if isinstance(reading, ImageRefused):
         if quiet:
             return Outcome("silent")
-        return Outcome("image_refused", [consultation.wording.one_block("image_refused")])
+        key = "image_retry" if reading.code in ("download_failed", "too_slow") else "image_refused"
+        return Outcome("image_refused", [consultation.wording.one_block(key)])
     if isinstance(reading, OcrUnavailable):
         return consultation.respond(replace(message, image_unreadable=True), now)
     text = f"{reading.text}\n{caption}" if caption else reading.text

@@ -263,6 +263,8 @@ class Store:
                 counts[table] = conn.execute(
                     f"DELETE FROM {table} WHERE platform = ? AND chat_id = ?", (platform, chat_id)
                 ).rowcount
+            if platform == "wecom":  # a WeCom group is known by its robot: forget the key too
+                counts["wecom_hooks"] = conn.execute("DELETE FROM wecom_hooks WHERE name = ?", (chat_id,)).rowcount
         return counts
 
     def purge(self, now: datetime | None = None) -> dict[str, int]:

@@ -138,8 +138,16 @@ def read_labelled(path: Path, label_map: dict[str, str] | None = None) -> list[t
 
 
 def inputs_digest(knowledge: Knowledge, extra: Iterable[Path] = ()) -> str:
-    """Hash of every file the model is built from, to tell a stale cache."""
-    digest = hashlib.sha256(knowledge.digest.encode())
+    """Hash of everything the model is built from, to tell a stale cache.
+
+    Only the parts of intents.yaml that training reads count (category ids, seeds and the
+    tokenizer's domain words), so editing reply wording never forces a retrain.
+    """
+    used = {
+        "seeds": {c.id: list(c.seeds) for c in knowledge.categories.values()},
+        "domain_words": knowledge.domain_words(),
+    }
+    digest = hashlib.sha256(json.dumps(used, ensure_ascii=False, sort_keys=True).encode())
     for path in [*corpus_files(), *extra]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -7,7 +7,6 @@ at start instead of surfacing in a reply to a resident.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import string
 from dataclasses import dataclass
@@ -106,6 +105,7 @@ REPLY_PLACEHOLDERS: dict[str, frozenset[str]] = {
         "image_read_note": "",
         "image_key_line": "text",
         "image_refused": "",
+        "image_retry": "",
         "rate_limited": "",
         "group_intro": "consult",
         "group_warning": "name consult",
@@ -200,7 +200,6 @@ class Knowledge:
     questions: tuple[Question, ...]
     replies: dict[str, str | tuple[str, ...]]
     path: Path
-    digest: str
 
     def domain_words(self) -> list[str]:
         """Scam vocabulary for the tokenizer's dictionary (red-flag keywords, short terms)."""
@@ -396,7 +395,6 @@ def parse_knowledge(text: str, path: Path) -> Knowledge:
         questions=tuple(questions),
         replies=replies,
         path=path,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
     )
 
 

@@ -51,6 +51,18 @@ def test_model_cache_is_rebuilt_when_inputs_change(knowledge, tmp_path, classifi
     assert rebuilt == [1] and read_manifest(model_dir)["key"] == manifest["key"]
 
 
+def test_only_what_training_reads_decides_when_to_retrain(knowledge):
+    import dataclasses
+
+    key = model_key(knowledge, "rjieba")
+    reworded = dataclasses.replace(knowledge, replies={**knowledge.replies, "greeting": "您好"})
+    assert model_key(reworded, "rjieba") == key  # reply wording never forces a retrain
+    loan = knowledge.categories["fake_loan"]
+    categories = {**knowledge.categories, "fake_loan": dataclasses.replace(loan, seeds=(*loan.seeds, "无抵押秒批先交保证金"))}
+    assert model_key(dataclasses.replace(knowledge, categories=categories), "rjieba") != key
+    assert model_key(knowledge, "jieba") != key
+
+
 def test_a_damaged_model_file_is_never_half_loaded(knowledge, tmp_path, classifier):
     import shutil
 

@@ -80,6 +80,11 @@ def test_a_broken_knowledge_base_stops_with_a_clear_message(fanzha_env, tmp_path
     assert "Traceback" not in result.stderr
 
 
+def test_a_bad_setting_stops_with_a_clear_message_and_status_2(fanzha_env):
+    result = run(["check", "你好"], {**fanzha_env, "FANZHA_TIP_TIME": "25:99"})
+    assert result.returncode == 2 and "FANZHA_TIP_TIME" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_every_command_is_documented_in_the_readme():
     from pathlib import Path
 

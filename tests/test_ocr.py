@@ -350,6 +350,10 @@ def test_refused_and_unreadable_pictures_get_a_kind_reply(classifier):
     assert unavailable.action == "image_unreadable" and "文字" in unavailable.replies[0].plain()
     empty = ocr.answer_picture(consultation, message, ImageText("", ()), 0.0)
     assert empty.action == "empty"
+    # A picture that could not be fetched is not blamed on the resident: they may send it again.
+    lost = ocr.answer_picture(consultation, message, ocr.ImageRefused("timeout", "download_failed"), 0.0)
+    assert "再发一次" in lost.replies[0].plain() and "不是图片" not in lost.replies[0].plain()
+    assert "不是图片" in refused.replies[0].plain()
 
 
 def test_console_recognises_a_typed_or_dropped_image_path(tmp_path):

@@ -43,6 +43,14 @@ def test_review_text_only_with_consent_and_forget_deletes_everything(tmp_path):
     assert store.consultation(cid) is None and store.pending_reviews() == []
 
 
+def test_forgetting_a_wecom_group_forgets_its_robot_key(tmp_path):
+    store = Store(tmp_path / "f.db")
+    store.add_wecom_hook("三号楼", "k-123", "09:00", "Asia/Shanghai")
+    counts = store.forget_chat("wecom", "三号楼")
+    assert counts["wecom_hooks"] == 1 and counts["chats"] == 1
+    assert store.wecom_hook_key("三号楼") is None and store.wecom_hooks() == []
+
+
 def test_purge_removes_old_rows_only(tmp_path):
     store = Store(tmp_path / "f.db", retention_days=30)
     old = record(store, at=utcnow() - timedelta(days=40))

@@ -381,11 +381,14 @@ def test_an_image_is_read_and_the_reply_quotes_what_it_relied_on(harness):
 
 def test_a_picture_that_cannot_be_fetched_or_is_no_picture_gets_a_kind_reply(harness):
     refused = harness.consultation.wording.say("image_refused")
+    retry = harness.consultation.wording.say("image_retry")  # the fetch failed: not the resident's fault
     files = {"doc.jpg": b"%PDF-1.7 not a picture"}
+    expected = {"doc.jpg": refused, "missing.jpg": retry, "file:///etc/passwd": refused, "": refused}
     with picture_server(files) as pics, picture_endpoint(harness, read_picture=scripted_reader()) as side:
-        for url in (f"{pics}/doc.jpg", f"{pics}/missing.jpg", "file:///etc/passwd", ""):
+        for name, answer in expected.items():
+            url = f"{pics}/{name}" if name.endswith(".jpg") else name
             reply = side.send(push_xml(follower(), "image", msg_id(), PicUrl=url, MediaId="m"))
-            assert reply["Content"] == refused, url
+            assert reply["Content"] == answer, url
 
 
 def test_without_the_ocr_extra_an_image_gets_the_kind_reply(harness, monkeypatch):

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -38,9 +37,8 @@ from bot.adapters.telegram_handlers import (
     state_of,
 )
 from bot.adapters.telegram_io import ChatOrderedProcessor, SanitizingRequest, TelegramTipSender, send_text
+from bot.adapters.telegram_limits import FloodLimiter
 from bot.adapters.telegram_run import (
-    configure_logging,
-    quiet_noisy_loggers,
     run_bot,
     start_webhook_application,
     stop_application,
@@ -51,6 +49,7 @@ from bot.adapters.wecom import WeComTips
 from bot.broadcast import send_due_tips
 from bot.config import Settings
 from bot.consultation import Consultation
+from bot.logs import configure_logging, quiet_noisy_loggers
 from bot.ocr import ImageText, OcrWorker, PictureReader, read_image_bytes
 from bot.storage import Store
 from bot.tips import TipLibrary, load_tips
@@ -108,7 +107,7 @@ def build_application(
         .concurrent_updates(ChatOrderedProcessor())
     )
     if settings.telegram_rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        builder = builder.rate_limiter(FloodLimiter(max_retries=RATE_LIMIT_RETRIES))
     application = builder.build()
     pictures = PictureReader(
         consultation, per_minute=settings.pictures_per_minute, worker=OcrWorker(read_picture or read_image_bytes)

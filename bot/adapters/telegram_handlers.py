@@ -10,6 +10,7 @@ when the core will look at them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -19,7 +20,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.adapters.telegram_io import PLATFORM, send_reply, show_typing
+from bot.adapters.telegram_io import PLATFORM, send_reply, show_typing, typing_if_slow
 from bot.adapters.telegram_state import STATE_KEY, PendingBatch, TelegramState
 from bot.messages import GROUP, PRIVATE, IncomingMessage, Outcome
 from bot.ocr import MAX_FILE_BYTES, ImageRefused
@@ -130,14 +131,19 @@ async def consult(
     """Ask the core about *message* (or *text* in its place) and answer; with *may_batch* a
     forwarded message waits for its batch."""
     state = state_of(context)
-    await show_typing(bot, chat_id)
     incoming = incoming_from(message, chat_id, kind, user_id=user_id, addressed=True, text=text, may_batch=may_batch)
-    outcome = await answer(state, message, incoming)
-    if outcome.action == "batched":
-        hold_for_batch(context, state, str(chat_id), kind, incoming.text, outcome.flush_after or 0.0)
-        return
-    checked = outcome.image_text if outcome.image_text is not None else incoming.text
-    await deliver(bot, state, chat_id, kind, outcome, text=checked, reply_to=reply_to)
+    picture = has_picture(message)
+    if picture:
+        await show_typing(bot, chat_id)  # reading a picture always takes a while
+    async with contextlib.nullcontext() if picture else typing_if_slow(bot, chat_id):
+        outcome = await answer(state, message, incoming)
+        if outcome.action == "batched":
+            # The answer comes when the batch window closes: show that it is on its way.
+            await show_typing(bot, chat_id)
+            hold_for_batch(context, state, str(chat_id), kind, incoming.text, outcome.flush_after or 0.0)
+            return
+        checked = outcome.image_text if outcome.image_text is not None else incoming.text
+        await deliver(bot, state, chat_id, kind, outcome, text=checked, reply_to=reply_to)
 
 
 # Forwarded batches ----------------------------------------------------------------------------
@@ -163,8 +169,8 @@ async def flush_job(context: ContextTypes.DEFAULT_TYPE) -> None:
             context.job_queue.run_once(flush_job, FLUSH_RETRY_SECONDS, data=(chat_id, seq, retries + 1))
         return
     del state.batches[chat_id]
-    await show_typing(context.bot, chat_id)
-    await deliver(context.bot, state, chat_id, pending.chat_kind, outcome, text="\n".join(pending.texts))
+    async with typing_if_slow(context.bot, chat_id):
+        await deliver(context.bot, state, chat_id, pending.chat_kind, outcome, text="\n".join(pending.texts))
 
 
 async def flush_all_batches(bot: Bot, state: TelegramState) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import warnings
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from telegram import (
@@ -43,6 +44,11 @@ MAX_RETRY_WAIT = 30.0
 SEND_ATTEMPTS = 3
 #: Scam links in replies must never unfold into a preview card.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+#: Daily tips in flight at once (bot.broadcast.send_due_tips): enough to keep 30 a second
+#: going over ~50 ms round trips, few enough not to pile up behind the rate limiter.
+TIP_CONCURRENCY = 12
+#: A reply not sent within this many seconds gets a "typing…" indicator first.
+TYPING_DELAY = 0.4
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -225,6 +231,25 @@ async def show_typing(bot: Bot, chat_id: int | str) -> None:
         await bot.send_chat_action(chat_id, ChatAction.TYPING)
 
 
+@contextlib.asynccontextmanager
+async def typing_if_slow(bot: Bot, chat_id: int | str, delay: float = TYPING_DELAY) -> AsyncIterator[None]:
+    """Show "typing…" only if the work inside (answering and sending) takes over *delay* seconds.
+
+    An instant reply then costs one request instead of two; a slow one (a picture, a wait
+    for the rate limiter) still shows that the bot is working. A timer, not a task, so a
+    fast answer costs next to nothing; an indicator already on its way is let finish.
+    """
+    loop = asyncio.get_running_loop()
+    started: list[asyncio.Task] = []
+    timer = loop.call_later(delay, lambda: started.append(loop.create_task(show_typing(bot, chat_id))))
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if started:
+            await started[0]
+
+
 async def drop_buttons(message: Message | None, prefix: str) -> None:
     """Remove the keyboard rows whose buttons start with *prefix* (a question answered)."""
     if message is None or not isinstance(message, Message) or message.reply_markup is None:
@@ -243,11 +268,14 @@ async def drop_buttons(message: Message | None, prefix: str) -> None:
 class TelegramTipSender:
     """The daily tip to one Telegram chat, as bot.broadcast expects it.
 
-    Outgoing pace comes from PTB's AIORateLimiter (30 a second overall, 20 a minute per
-    group) when it is on; a 429 that still comes back is waited out once.
+    Outgoing pace comes from the rate limiter (:class:`~bot.adapters.telegram_limits.FloodLimiter`:
+    30 a second overall, 20 a minute per group, about 1 a second per private chat) when it is
+    on; a 429 that still comes back is waited out once. Several tips are in flight at once
+    (``concurrency``), so the limiter, not each round trip, sets the pace.
     """
 
     platform = PLATFORM
+    concurrency = TIP_CONCURRENCY
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot

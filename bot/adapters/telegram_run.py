@@ -33,39 +33,6 @@ MAX_WEBHOOK_BODY = 1_000_000
 _SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-class RedactingFormatter(logging.Formatter):
-    """Replaces secrets anywhere in a formatted log line, tracebacks included."""
-
-    def __init__(self, fmt: str, secrets_: list[str]) -> None:
-        super().__init__(fmt)
-        self.secrets = [s for s in secrets_ if s]
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self.secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
-
-
-def configure_logging(settings: Settings) -> None:
-    """INFO for the bot, WARNING for chatty libraries, secrets redacted everywhere."""
-    logging.basicConfig(level=logging.INFO)
-    formatter = RedactingFormatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        [settings.telegram_token, settings.telegram_webhook_secret],
-    )
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
-    quiet_noisy_loggers()
-
-
-def quiet_noisy_loggers() -> None:
-    """httpx logs every request URL at INFO, and Bot API URLs hold the token; the scheduler
-    logs every minute's tick."""
-    for name in ("httpx", "httpcore", "apscheduler", "uvicorn.access"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def _on_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

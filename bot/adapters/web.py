@@ -24,6 +24,7 @@ from starlette.routing import Route
 from bot.adapters.wechat import MAX_BODY_BYTES, Rejected, WeChatEndpoint
 from bot.adapters.wecom import WeComTips
 from bot.consultation import Consultation
+from bot.logs import configure_logging
 from bot.storage import Store
 
 log = logging.getLogger(__name__)
@@ -170,10 +171,7 @@ def serve(settings, consultation: Consultation, store: Store, *, host: str, port
     """Run the app under uvicorn until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs request URLs, and Telegram's hold the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings)
     wechat = WeChatEndpoint.from_settings(settings, consultation, store)
     application, secret = telegram_webhook(settings, consultation, store)
     wecom_tips = WeComTips.from_settings(settings, store)

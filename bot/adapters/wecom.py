@@ -41,6 +41,9 @@ class WeComSender:
     """Posts a tip as a text message to a registered WeCom group robot."""
 
     platform = "wecom"
+    #: One post at a time (bot.broadcast.send_due_tips): a robot takes 20 messages a minute and
+    #: nothing here paces them, so a round stays as gentle as it always was.
+    concurrency = 1
 
     def __init__(self, store: Store, webhook_base: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
         self.store = store
