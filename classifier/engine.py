@@ -13,21 +13,22 @@ from pathlib import Path
 
 from classifier.corpus import inputs_digest
 from classifier.entities import extract_entities
+from classifier.hyperparameters import fingerprint
 from classifier.knowledge import Knowledge, load_knowledge
 from classifier.model_store import ModelError, load_model, read_manifest
 from classifier.normalize import MAX_CHARS, normalize
 from classifier.red_flags import find_red_flags
 from classifier.scorer import Scorer
-from classifier.tokens import FEATURE_VERSION, Tokenizer
+from classifier.tokens import Tokenizer
 from classifier.verdict import Verdict, decide
 
 DEFAULT_BACKEND = "rjieba"
 
 
 def model_key(knowledge: Knowledge, backend: str, extra: Iterable[Path] = ()) -> str:
-    """Identity of a model: its inputs, the feature code version and the tokenizer."""
+    """Identity of a model: its training inputs, its pinned settings and the tokenizer."""
     base = inputs_digest(knowledge, [Path(p) for p in extra])
-    return hashlib.sha256(f"{base}:{FEATURE_VERSION}:{backend}".encode()).hexdigest()
+    return hashlib.sha256(f"{base}:{fingerprint()}:{backend}".encode()).hexdigest()
 
 
 class Classifier:

@@ -16,13 +16,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
+from classifier.hyperparameters import CALIBRATION_FOLDS, MIN_DF, SVM_C
 from classifier.normalize import normalize
 from classifier.tokens import CHAR_NGRAMS, CharAnalyzer, Tokenizer, WordAnalyzer
-
-#: Pinned hyperparameters (chosen by cross-validation; see BENCHMARKS.md / README).
-SVM_C = 0.5
-MIN_DF = 2
-CALIBRATION_FOLDS = 5
 
 
 def normalize_all(texts: Sequence[str]) -> list[str]:

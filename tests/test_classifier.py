@@ -63,6 +63,14 @@ def test_only_what_training_reads_decides_when_to_retrain(knowledge):
     assert model_key(knowledge, "jieba") != key
 
 
+def test_a_new_hyperparameter_rebuilds_cached_models(knowledge, monkeypatch):
+    import classifier.hyperparameters as hyper
+
+    key = model_key(knowledge, "rjieba")
+    monkeypatch.setattr(hyper, "SVM_C", hyper.SVM_C * 2)
+    assert model_key(knowledge, "rjieba") != key
+
+
 def test_a_damaged_model_file_is_never_half_loaded(knowledge, tmp_path, classifier):
     import shutil
 
