@@ -1,4 +1,4 @@
-"""``fanzha evaluate``: the model on an operator's data, or CV plus the challenge set."""
+"""``fanzha evaluate``: the model on an operator's data, or CV plus the held-out sets."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classifier.corpus import challenge_path, read_labelled
+from classifier.corpus import HELD_OUT_SETS, read_labelled
 from classifier.engine import Classifier
 from classifier.evaluate import Report, cross_validate, score
 from classifier.knowledge import CATEGORY_IDS, KnowledgeError
+from classifier.resources import resource_path
 
 
 @dataclass
@@ -62,9 +63,8 @@ def run_evaluation(
     cv, cv_errors = cross_validate(classifier.knowledge, classifier.scorer.word_analyzer.tokenizer.backend, folds)
     result.reports[f"cross-validation ({folds} folds)"] = cv
     result.errors["cv"] = [(e.text, e.label, p) for e, p in cv_errors]
-    path = challenge_path()
-    if path.exists():
-        report, errors = score_dataset(classifier, read_labelled(path))
-        result.reports["challenge set (hand-written, never trained on)"] = report
-        result.errors["challenge"] = errors
+    for title, relative in HELD_OUT_SETS.items():
+        path = resource_path(relative)
+        if path.exists():
+            result.reports[title], result.errors[path.stem] = score_dataset(classifier, read_labelled(path))
     return result

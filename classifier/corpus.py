@@ -39,6 +39,13 @@ def challenge_path() -> Path:
     return resource_path("data/challenge/challenge.jsonl")
 
 
+#: The held-out sets `fanzha evaluate` scores, by title (never used for training).
+HELD_OUT_SETS = {
+    "challenge set (hand-written, never trained on)": "data/challenge/challenge.jsonl",
+    "realistic set (hand-written later, harder; never trained on)": "data/challenge/realistic.jsonl",
+}
+
+
 def _expand(template: str, slots: dict[str, list], rng: random.Random, n: int) -> list[str]:
     fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
     if not fields:
