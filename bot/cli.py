@@ -7,6 +7,7 @@ command that needs them, so ``fanzha check`` answers in well under half a second
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,8 +158,15 @@ def _read_stdin() -> str:
 @click.option(
     "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Output file (default: stdout)."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Worker processes for large inputs (1: classify in this process).",
+)
 @pass_ctx
-def classify(obj: _Context, input_path: Path | None, output_path: Path | None) -> None:
+def classify(obj: _Context, input_path: Path | None, output_path: Path | None, jobs: int) -> None:
     """Classify JSON Lines ({"text": ...} per line), one verdict per line, same order.
 
     A bad line gets {"error": ...} in its place and never stops the batch.
@@ -166,6 +174,7 @@ def classify(obj: _Context, input_path: Path | None, output_path: Path | None) -
     \b
     Example:
       fanzha classify < messages.jsonl > verdicts.jsonl
+      fanzha classify --jobs 1 --input messages.jsonl --output verdicts.jsonl
     """
     from bot.batch import classify_stream
 
@@ -173,7 +182,7 @@ def classify(obj: _Context, input_path: Path | None, output_path: Path | None) -
     source = input_path.open("rb") if input_path else sys.stdin.buffer
     target = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
     try:
-        counts = classify_stream(classifier, source, target)
+        counts = classify_stream(classifier, source, target, jobs=jobs)
     finally:
         if input_path:
             source.close()

@@ -18,6 +18,7 @@ from sklearn.svm import LinearSVC
 
 from classifier.hyperparameters import CALIBRATION_FOLDS, MIN_DF, SVM_C
 from classifier.normalize import normalize
+from classifier.scorer import gram_table
 from classifier.tokens import CHAR_NGRAMS, CharAnalyzer, Tokenizer, WordAnalyzer
 
 
@@ -77,4 +78,6 @@ def export_weights(pipeline: Pipeline) -> tuple[dict[str, np.ndarray], dict[str,
         "chars": ordered(chars),
         "classes": [str(model.classes_[i]) for i in svm.classes_],
     }
+    # The scorer's lookup table for character grams, built here once rather than at every load.
+    arrays["char_keys"], arrays["char_index"] = gram_table(vocab["chars"])
     return arrays, vocab

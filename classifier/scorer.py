@@ -37,11 +37,23 @@ def gram_keys(text: str, ngram_range: tuple[int, int]) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.uint64)
 
 
-def _gram_table(grams: list[str], offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted gram keys and the feature index of each, for :meth:`Scorer._char_block`."""
-    keys = np.array([int(gram_keys(g, (len(g), len(g)))[0]) for g in grams], dtype=np.uint64)
+def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted gram keys and the position of each gram in *grams*, for :meth:`Scorer._char_block`.
+
+    Built at training time and stored with the model; vectorised per gram length, because a
+    Python loop over 100,000 grams costs seconds."""
+    keys = np.zeros(len(grams), dtype=np.uint64)
+    lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+    for n in np.unique(lengths):
+        where = np.flatnonzero(lengths == n)
+        joined = "".join(grams[i] for i in where).encode("utf-32-le")
+        points = np.frombuffer(joined, dtype=np.uint32).astype(np.uint64).reshape(-1, int(n)) + np.uint64(1)
+        key = points[:, 0].copy()
+        for k in range(1, int(n)):
+            key = (key << np.uint64(_BITS)) | points[:, k]
+        keys[where] = key
     order = np.argsort(keys)
-    return keys[order], (order + offset).astype(np.int64)
+    return keys[order], order.astype(np.int64)
 
 
 class Scorer:
@@ -58,7 +70,8 @@ class Scorer:
         self._terms = list(vocab["words"]) + list(vocab["chars"])
         self._words = {t: i for i, t in enumerate(vocab["words"])}
         self._offset = len(self._words)
-        self._char_keys, self._char_index = _gram_table(vocab["chars"], self._offset)
+        self._char_keys = arrays["char_keys"]
+        self._char_index = arrays["char_index"] + self._offset
         self._idf = np.concatenate([arrays["word_idf"], arrays["char_idf"]]).astype(np.float32)
         self._weights = arrays["weights"]
         self._intercept = arrays["intercept"]
@@ -117,9 +130,13 @@ class Scorer:
             return []
         k = self.classes.index(label)
         contribution = values * self._weights[idx, k]
+        # Only the strongest few can be chosen: sort those, not every feature of the message.
+        strongest = np.flatnonzero(contribution > 0)
+        if strongest.size > 8 * limit:
+            strongest = strongest[np.argpartition(-contribution[strongest], 8 * limit)[: 8 * limit]]
         chosen: list[str] = []
-        for position in np.argsort(-contribution):
-            if contribution[position] <= 0 or len(chosen) == limit:
+        for position in strongest[np.argsort(-contribution[strongest])]:
+            if len(chosen) == limit:
                 break
             term = self._terms[idx[position]].strip()
             if len(term) < 2 or term.startswith("<") or any(term in c for c in chosen):

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 #: Character n-gram lengths used by the model.
 CHAR_NGRAMS = (1, 3)
-#: Bump when feature extraction changes, so cached models are rebuilt.
-FEATURE_VERSION = 1
+#: Bump when feature extraction or the stored model format changes, so cached models are rebuilt.
+FEATURE_VERSION = 2
 
 _DIGITS = re.compile(r"\d+")
 _WORD_CHARS = re.compile(r"\w")

@@ -59,6 +59,24 @@ def test_classify_keeps_order_and_survives_bad_lines(fanzha_env):
     assert "error" in out[7]  # the stray binary line; the blank line was skipped
 
 
+def test_classify_in_parallel_gives_the_same_lines_in_the_same_order(fanzha_env):
+    texts = [SCAM, "妈，我周六回家吃饭", "【京东】您的快递已发货，请注意查收。退订回T", "兼职刷单日结，先垫付后返佣"]
+    lines = [json.dumps({"id": i, "text": texts[i % 4] + str(i)}, ensure_ascii=False) for i in range(700)]
+    lines[300] = "not json"  # a bad line inside a worker's chunk
+    data = ("\n".join(lines) + "\n").encode()
+    outputs = []
+    for jobs in ("1", "2"):
+        result = subprocess.run(
+            [*FANZHA, "classify", "--jobs", jobs], env=fanzha_env, input=data, capture_output=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    out = [json.loads(line) for line in outputs[1].decode().splitlines()]
+    assert len(out) == 700 and "error" in out[300]
+    assert [o["id"] for o in out if "id" in o] == [i for i in range(700) if i != 300]
+
+
 def test_evaluate_on_an_operators_csv_with_label_map(fanzha_env, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text(f"content,label\n{SCAM},公检法\n妈我明天回家,正常\n", encoding="utf-8")
