@@ -8,10 +8,9 @@ would add nothing). Everything that has a memory figure runs in a fresh child pr
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
-
-import numpy as np
 
 from bench.common import (
     WORK,
@@ -84,8 +83,8 @@ def stage_latencies(classifier, texts: list[str]) -> dict[str, list[float]]:
     """Seconds per message for each stage of ``Classifier.classify``, then the whole call.
 
     The stages repeat what classify does step by step (normalise; word and character
-    analysers; TF-IDF vector; SVM margins and softmax; entities and red flags), reaching into
-    the scorer's vector builder, which has no public name of its own.
+    analysers; TF-IDF vector; SVM margins and softmax; entities and red flags) through the
+    scorer's two public stages, ``tokens`` and ``vector``.
     """
     from classifier.entities import extract_entities
     from classifier.normalize import normalize
@@ -98,11 +97,9 @@ def stage_latencies(classifier, texts: list[str]) -> dict[str, list[float]]:
         t0 = clock()
         clean = normalize(text)
         t1 = clock()
-        words, chars = scorer.word_analyzer(clean), scorer.char_analyzer(clean)
+        words, keys = scorer.tokens(clean)
         t2 = clock()
-        w_idx, w_val = scorer._block(words, scorer._words)
-        c_idx, c_val = scorer._block(chars, scorer._chars)
-        idx, values = np.concatenate([w_idx, c_idx]), np.concatenate([w_val, c_val])
+        idx, values = scorer.vector(words, keys)
         t3 = clock()
         scorer.probabilities(idx, values)
         t4 = clock()
@@ -126,15 +123,16 @@ def latency_run(classifier, messages: dict[str, list[str]]) -> dict:
 
 
 # fanzha classify (fresh process, one core) ------------------------------------------------------
-def classify_once(home: Path, input_path: Path, lines: int) -> dict:
-    """``python -m bot classify < input`` pinned to one core: messages a second, peak memory."""
+def classify_once(home: Path, input_path: Path, lines: int, jobs: int = 1) -> dict:
+    """``python -m bot classify --jobs N < input``: messages a second, peak memory (of the
+    parent process). One job is pinned to one core; more jobs use every core."""
     output = input_path.with_name(input_path.stem + "-out.jsonl")
     child = run_child(
-        ["-m", "bot", "classify"],
+        ["-m", "bot", "classify", "--jobs", str(jobs)],
         env=child_env(home),
         stdin_path=input_path,
         stdout_path=output,
-        cpu=0,
+        cpu=0 if jobs == 1 else None,
     )
     if child.returncode != 0:
         raise RuntimeError(f"fanzha classify failed:\n{child.stderr[-2000:]}")
@@ -196,5 +194,10 @@ def run(
     input_path = WORK / "classify-in.jsonl"
     write_jsonl(input_path, messages_of_length(pool, LENGTHS["typical"], batch_lines, seed=2))
     result["batch"] = combine([classify_once(home, input_path, batch_lines) for _ in range(batch_repeats)])
+    cores = os.cpu_count() or 1
+    note(f"  fanzha classify on {batch_lines:,} lines {batch_repeats}x (--jobs {cores}, every core)")
+    result["batch_all_cores"] = combine(
+        [classify_once(home, input_path, batch_lines, jobs=cores) for _ in range(batch_repeats)]
+    )
     input_path.unlink()
     return result

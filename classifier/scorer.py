@@ -79,14 +79,36 @@ class Scorer:
         self.word_analyzer = WordAnalyzer(tokenizer)
         self.char_analyzer = CharAnalyzer(char_ngrams)
 
-    def _char_block(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def tokens(self, text: str) -> tuple[list[str], np.ndarray]:
+        """The words of normalised *text* and its character grams as integer keys (stage 1)."""
+        return self.word_analyzer(text), gram_keys(self.char_analyzer.prepare(text), self.char_analyzer.ngram_range)
+
+    def vector(self, words: list[str], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and TF-IDF values of the known features among *words* and gram *keys*
+        (each block L2-normalised, as the training pipeline does): stage 2."""
+        counts: dict[int, int] = {}
+        for word, n in Counter(words).items():
+            index = self._words.get(word)
+            if index is not None:
+                counts[index] = n
+        w_idx, w_val = self._weigh(
+            np.fromiter(counts, dtype=np.int64, count=len(counts)),
+            np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
+        )
+        c_idx, c_val = self._char_block(keys)
+        return np.concatenate([w_idx, c_idx]), np.concatenate([w_val, c_val])
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and TF-IDF values of normalised *text*'s known features."""
+        return self.vector(*self.tokens(text))
+
+    def _char_block(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Character grams as integers, counted by a sort and looked up by binary search in
         # one sorted array: no per-gram Python string is made or hashed, which was most of
         # the serving cost (BENCHMARKS.md).
-        keys = gram_keys(self.char_analyzer.prepare(text), self.char_analyzer.ngram_range)
         if not keys.size or not self._char_keys.size:
             return _EMPTY_IDX, _EMPTY_VAL
-        keys.sort()
+        keys = np.sort(keys)
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         unique = keys[starts]
         counts = np.diff(np.append(starts, keys.size))
@@ -101,20 +123,6 @@ class Scorer:
         values = (np.log(tf.astype(np.float32)) + np.float32(1.0)) * self._idf[idx]
         values /= math.sqrt(float(values @ values))
         return idx, values
-
-    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and TF-IDF values of *text*'s known features (each block L2-normalised)."""
-        counts: dict[int, int] = {}
-        for word, n in Counter(self.word_analyzer(text)).items():
-            index = self._words.get(word)
-            if index is not None:
-                counts[index] = n
-        w_idx, w_val = self._weigh(
-            np.fromiter(counts, dtype=np.int64, count=len(counts)),
-            np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
-        )
-        c_idx, c_val = self._char_block(text)
-        return np.concatenate([w_idx, c_idx]), np.concatenate([w_val, c_val])
 
     def probabilities(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities (temperature-scaled softmax of SVM margins)."""
