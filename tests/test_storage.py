@@ -169,3 +169,12 @@ def test_full_disk_gives_a_clear_error_and_no_half_write(tmp_path):
     after_reviews = store.conn.execute("SELECT count(*) FROM review_items").fetchone()[0]
     assert after_consultations >= before and after_reviews <= after_consultations
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_wal_with_one_sync_per_checkpoint_not_per_commit(tmp_path):
+    store = Store(tmp_path / "f.db")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    record(store)
+    store.close()
+    assert Store(tmp_path / "f.db").query("SELECT count(*) AS n FROM consultations")[0]["n"] == 1

@@ -71,6 +71,10 @@ def test_a_photo_is_read_and_the_reply_says_so_and_quotes_the_key_line(api, star
     assert quoted and quoted[:12] in "".join(SCAM_LINES)
     [download] = api.calls_to("getFile")
     assert download.params["file_id"] == sent["photo"][-1]["file_id"]  # the largest size, not the thumbnail
+    # Reading a picture always takes a while: "typing…" goes out first, once.
+    [typing] = api.calls_to("sendChatAction")
+    assert typing.params["action"] == "typing" and typing.params["chat_id"] == 1001
+    assert typing.at < download.at < api.calls_to("sendMessage")[0].at
 
 
 def test_an_image_document_is_read_like_a_photo(api, start_bot):

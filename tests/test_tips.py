@@ -146,3 +146,70 @@ def test_restart_mid_round_resends_the_same_tip_once(tmp_path, library):
 def test_tips_yaml_round_trips(library):
     raw = yaml.safe_load(resource_path("data/tips.yaml").read_text(encoding="utf-8"))
     assert len(raw["tips"]) == len(library.tips)
+
+
+class SlowSender(RecordingSender):
+    """Takes a while per send (a round trip) and notes how many sends overlapped."""
+
+    def __init__(self, concurrency=None, **kwargs):
+        super().__init__(**kwargs)
+        if concurrency is not None:
+            self.concurrency = concurrency
+        self.in_flight = self.most_in_flight = 0
+
+    async def send_tip(self, chat_id, text):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.02 if int(chat_id) % 2 else 0.005)  # finishing out of order
+        self.in_flight -= 1
+        return await super().send_tip(chat_id, text)
+
+
+def test_a_sender_that_paces_itself_gets_several_sends_at_once_and_each_chat_once(tmp_path, library):
+    store = Store(tmp_path / "f.db")
+    for n in range(20):
+        store.subscribe("telegram", str(n), "private", "09:00", "Asia/Shanghai")
+    in_order = [s["chat_id"] for s in store.subscriptions("telegram")]
+    sender = SlowSender(concurrency=4, blocked={"3"}, fail_once={"6"})
+    report = asyncio.run(send_due_tips(store, library, sender, at(2)))
+    assert sender.most_in_flight == 4
+    # The report keeps the order of the chats, whatever order the sends finished in.
+    assert report.sent == [c for c in in_order if c not in ("3", "6")]
+    assert report.blocked == ["3"] and report.failed == ["6"]
+    assert sorted(int(c) for c, _ in sender.sent) == [n for n in range(20) if n not in (3, 6)]
+    assert "3" not in [s["chat_id"] for s in store.subscriptions("telegram")]
+    again = asyncio.run(send_due_tips(store, library, sender, at(2, 1)))
+    assert again.sent == ["6"] and again.skipped == 18
+    # A tip is still the deterministic pick for the chat and day.
+    for n in (0, 7):
+        [row] = store.query("SELECT tip_id FROM tip_sends WHERE chat_id = ?", (str(n),))
+        assert row["tip_id"] == choose_tip(library, [], date(2026, 12, 1), f"telegram:{n}").id
+
+
+def test_a_sender_without_a_concurrency_gets_one_send_at_a_time(tmp_path, library):
+    store = Store(tmp_path / "f.db")
+    for n in range(6):
+        store.subscribe("telegram", str(n), "private", "09:00", "Asia/Shanghai")
+    sender = SlowSender()
+    assert len(asyncio.run(send_due_tips(store, library, sender, at(2))).sent) == 6
+    assert sender.most_in_flight == 1
+
+
+def test_a_send_that_crashes_ends_the_round_after_the_sends_in_flight(tmp_path, library):
+    store = Store(tmp_path / "f.db")
+    for n in range(10):
+        store.subscribe("telegram", str(n), "private", "09:00", "Asia/Shanghai")
+
+    class Crashing(SlowSender):
+        async def send_tip(self, chat_id, text):
+            if chat_id == "2":
+                raise RuntimeError("boom")
+            return await super().send_tip(chat_id, text)
+
+    sender = Crashing(concurrency=3)
+    with pytest.raises(RuntimeError):
+        asyncio.run(send_due_tips(store, library, sender, at(2)))
+    started = {c for c, _ in sender.sent}
+    assert {"0", "1"} <= started and len(started) < 9  # the round stopped, what had started finished
+    finished = {r["chat_id"] for r in store.query("SELECT chat_id FROM tip_sends WHERE status = 'sent'")}
+    assert finished == started

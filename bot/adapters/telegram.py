@@ -36,7 +36,13 @@ from bot.adapters.telegram_handlers import (
     on_private_message,
     state_of,
 )
-from bot.adapters.telegram_io import ChatOrderedProcessor, SanitizingRequest, TelegramTipSender, send_text
+from bot.adapters.telegram_io import (
+    BoundedRequest,
+    ChatOrderedProcessor,
+    SanitizingRequest,
+    TelegramTipSender,
+    send_text,
+)
 from bot.adapters.telegram_limits import FloodLimiter
 from bot.adapters.telegram_run import (
     run_bot,
@@ -104,6 +110,7 @@ def build_application(
         .base_url(base_url)
         .base_file_url(file_url)
         .get_updates_request(SanitizingRequest(connection_pool_size=1))
+        .request(BoundedRequest())
         .concurrent_updates(ChatOrderedProcessor())
     )
     if settings.telegram_rate_limiter:

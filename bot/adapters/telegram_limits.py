@@ -1,10 +1,13 @@
 """Outgoing pace for the Bot API: Telegram's flood limits kept before Telegram has to say so.
 
-PTB's :class:`~telegram.ext.AIORateLimiter` keeps about 30 requests a second overall and 20 a
+PTB's :class:`~telegram.ext.AIORateLimiter` aims at 30 requests a second overall and 20 a
 minute per group, but it counts every request that names a chat, the "typing…" indicator
-included, and it has no limit per private chat. :class:`FloodLimiter` is that limiter with
-two changes:
+included, it has no limit per private chat, and its leaky buckets hold a whole period's
+worth: a full bucket of 30 plus 30 a second lets 60 messages through in one second, and 40
+into a group in one minute. :class:`FloodLimiter` is that limiter with three changes:
 
+- small buckets: a burst of 2 then 28 a second overall, a burst of 4 then 16 a minute per
+  group, so no window of a second (of a minute, in a group) ever holds more than 30 (20);
 - a chat action (``sendChatAction``) uses no message budget: it goes out at once while the
   budgets have room and no 429 is being waited out, and is dropped otherwise (typing is
   cosmetic; the reply it announces is what must arrive);
@@ -28,11 +31,15 @@ __all__ = ["FloodLimiter", "counts_as_message"]
 CHAT_ACTION = "sendChatAction"
 #: Methods that put a new message into a chat, the thing Telegram's per-chat advice is about.
 MESSAGE_PREFIXES = ("send", "copyMessage", "forwardMessage")
+#: A leaky bucket of *burst* draining at *rate* passes at most burst + rate x window in any
+#: window: 2 + 28 = 30 a second overall, 4 + 16 = 20 a minute per group.
+OVERALL_BURST = 2
+OVERALL_PER_SECOND = 28.0
+GROUP_BURST = 4
+GROUP_PER_MINUTE = 16.0
 #: Messages one private chat may get at once, and then a second.
 PRIVATE_BURST = 2
 PRIVATE_PER_SECOND = 1.0
-#: A chat action is sent only while this share of the overall second's budget is still free.
-ACTION_HEADROOM = 0.25
 #: Idle per-chat limiters are forgotten once there are more than this many (as PTB does for groups).
 MAX_CHAT_LIMITERS = 512
 
@@ -58,11 +65,20 @@ class FloodLimiter(AIORateLimiter):
         self,
         *,
         max_retries: int,
+        overall_burst: int = OVERALL_BURST,
+        overall_per_second: float = OVERALL_PER_SECOND,
+        group_burst: int = GROUP_BURST,
+        group_per_minute: float = GROUP_PER_MINUTE,
         private_burst: int = PRIVATE_BURST,
         private_per_second: float = PRIVATE_PER_SECOND,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(max_retries=max_retries, **kwargs)
+        super().__init__(
+            overall_max_rate=overall_burst,
+            overall_time_period=overall_burst / overall_per_second,
+            group_max_rate=group_burst,
+            group_time_period=60 * group_burst / group_per_minute,
+            max_retries=max_retries,
+        )
         self.private_burst = private_burst
         self.private_period = private_burst / private_per_second if private_per_second else 0.0
         self._private: dict[int, AsyncLimiter] = {}
@@ -93,13 +109,13 @@ class FloodLimiter(AIORateLimiter):
         """True when a chat action would not compete with messages waiting for the budgets.
 
         Reads the parent's limiters (PTB invites subclasses to build on them): the overall
-        budget must have :data:`ACTION_HEADROOM` of its second free, a group its next
-        message, and no 429 may be being waited out.
+        budget and a group's must have room for a message now, and no 429 may be being
+        waited out.
         """
         if not self._retry_after_event.is_set():
             return False
         overall = self._base_limiter
-        if overall is not None and not overall.has_capacity(max(1.0, overall.max_rate * ACTION_HEADROOM)):
+        if overall is not None and not overall.has_capacity():
             return False
         group = self._group_limiters.get(chat) if chat is not None and chat < 0 else None
         return group is None or group.has_capacity()

@@ -57,9 +57,9 @@ async def _telegram_round(
         return ChannelResult("telegram", chats, problem="FANZHA_TELEGRAM_TOKEN is not set")
     from telegram.error import InvalidToken, TelegramError
     from telegram.ext import ExtBot
-    from telegram.request import HTTPXRequest
 
     from bot.adapters.telegram import RATE_LIMIT_RETRIES, UNLIMITED_TIP_PACE, TelegramTipSender, api_urls
+    from bot.adapters.telegram_io import BoundedRequest
     from bot.adapters.telegram_limits import FloodLimiter
     from bot.logs import quiet_noisy_loggers
 
@@ -72,7 +72,7 @@ async def _telegram_round(
         settings.telegram_token,
         base_url=base_url,
         base_file_url=file_url,
-        request=HTTPXRequest(connection_pool_size=8),
+        request=BoundedRequest(),
         rate_limiter=limiter,
     )
     try:
