@@ -48,3 +48,29 @@ def fanzha_env(home, classifier):
 
 
 FANZHA = [sys.executable, "-m", "bot"]
+
+
+@pytest.fixture
+def api():
+    """The Telegram Bot API stand-in on 127.0.0.1 (tests/fakes/bot_api.py)."""
+    from fakes import FakeBotAPI
+
+    with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def start_bot(api, home, classifier):
+    """Start the real PTB bot against ``api``: ``start_bot(read_picture=..., FANZHA_X=...)``."""
+    from fakes.telegram_bot import BotInThread, telegram_settings
+
+    bots = []
+
+    def start(read_picture=None, **env):
+        settings = telegram_settings(api, home, **env)
+        bots.append(BotInThread.start(settings, classifier, api, tip_tick=False, read_picture=read_picture))
+        return bots[-1]
+
+    yield start
+    for bot in bots:
+        bot.stop()

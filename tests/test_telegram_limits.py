@@ -11,7 +11,6 @@ import asyncio
 import time
 
 import pytest
-from fakes import FakeBotAPI
 from fakes.telegram_bot import BotInThread, telegram_settings
 from telegram.error import RetryAfter
 
@@ -163,12 +162,6 @@ def test_no_typing_while_every_connection_is_taken():
         return bot
 
     assert asyncio.run(scenario()).actions == []
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as fake:
-        yield fake
 
 
 def test_a_private_chat_is_answered_about_once_a_second_with_typing_for_the_reply_that_waits(api, home, classifier):

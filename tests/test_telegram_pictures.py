@@ -15,7 +15,6 @@ import imagegen
 import pytest
 from fakes import FakeBotAPI
 from fakes.bot_api_wire import blank_png
-from fakes.telegram_bot import BotInThread, telegram_settings
 
 from bot import ocr
 from bot.ocr_layout import TextBox
@@ -45,20 +44,6 @@ def api():
     with FakeBotAPI() as fake:
         fake.set_member_status(GROUP, ADMIN, "administrator")
         yield fake
-
-
-@pytest.fixture
-def start_bot(api, home, classifier):
-    bots: list[BotInThread] = []
-
-    def start(read_picture=None, **env) -> BotInThread:
-        settings = telegram_settings(api, home, **env)
-        bots.append(BotInThread.start(settings, classifier, api, tip_tick=False, read_picture=read_picture))
-        return bots[-1]
-
-    yield start
-    for bot in bots:
-        bot.stop()
 
 
 def test_a_photo_is_read_and_the_reply_says_so_and_quotes_the_key_line(api, start_bot):

@@ -7,32 +7,12 @@ from __future__ import annotations
 
 import pytest
 from fakes import FakeBotAPI
-from fakes.telegram_bot import BotInThread, telegram_settings
 
 pytestmark = pytest.mark.timeout(40)
 
 SCAM = "我是公安局民警，你的银行卡涉嫌洗钱，请把钱转到安全账户配合资金清查，不要告诉家人"
 REBATE = "兼职刷单，日结佣金，点赞关注一单返5元，先垫付连单任务完成后一起返还本金和佣金"
 FORWARDS = ["您好，我是快递理赔专员，您购买的商品在运输途中丢失了", "我们给您双倍赔偿，请下载会议软件开启屏幕共享，我指导您办理退款"]
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def start_bot(api, home, classifier):
-    bots: list[BotInThread] = []
-
-    def start(**env) -> BotInThread:
-        bots.append(BotInThread.start(telegram_settings(api, home, **env), classifier, api, tip_tick=False))
-        return bots[-1]
-
-    yield start
-    for bot in bots:
-        bot.stop()
 
 
 def buttons(message: dict) -> list[str]:

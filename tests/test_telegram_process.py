@@ -12,18 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import FANZHA
-from fakes import FakeBotAPI
 
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCAM = "我是公安局民警，你的银行卡涉嫌洗钱，请把钱转到安全账户配合资金清查，不要告诉家人"
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as fake:
-        yield fake
 
 
 def start(args: list[str], env: dict) -> subprocess.Popen:

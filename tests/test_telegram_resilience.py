@@ -10,34 +10,11 @@ import logging
 import time
 
 import pytest
-from fakes import FakeBotAPI
-from fakes.telegram_bot import BotInThread, telegram_settings
 
 pytestmark = pytest.mark.timeout(40)
 
 REBATE = "兼职刷单，日结佣金，点赞关注一单返5元，先垫付连单任务完成后一起返还本金和佣金"
 SECRET_TEXT = "机密测试内容XYZ"
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def start_bot(api, home, classifier):
-    bots: list[BotInThread] = []
-
-    def start(**kw) -> BotInThread:
-        env = {k: v for k, v in kw.items() if k != "read_picture"}
-        extra = {"read_picture": kw["read_picture"]} if "read_picture" in kw else {}
-        bots.append(BotInThread.start(telegram_settings(api, home, **env), classifier, api, tip_tick=False, **extra))
-        return bots[-1]
-
-    yield start
-    for bot in bots:
-        bot.stop()
 
 
 def logged(caplog) -> str:

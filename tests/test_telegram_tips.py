@@ -15,12 +15,6 @@ from bot.broadcast import send_due_tips
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def api():
-    with FakeBotAPI() as fake:
-        yield fake
-
-
 def tips_sent(api: FakeBotAPI, chat: int) -> list[dict]:
     return [m for m in api.messages(chat) if m["text"].startswith("【每日反诈提醒】")]
 
