@@ -108,11 +108,13 @@ class Scorer:
         # the serving cost (BENCHMARKS.md).
         if not keys.size or not self._char_keys.size:
             return _EMPTY_IDX, _EMPTY_VAL
-        keys = np.sort(keys)
+        keys = keys.copy()
+        keys.sort()  # methods, not np.sort & co: numpy's function wrappers cost more than the work here
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         unique = keys[starts]
         counts = np.diff(np.append(starts, keys.size))
-        pos = np.searchsorted(self._char_keys, unique).clip(max=self._char_keys.size - 1)
+        pos = self._char_keys.searchsorted(unique)
+        pos[pos == self._char_keys.size] = 0
         known = self._char_keys[pos] == unique
         return self._weigh(self._char_index[pos[known]], counts[known])
 
@@ -141,9 +143,9 @@ class Scorer:
         # Only the strongest few can be chosen: sort those, not every feature of the message.
         strongest = np.flatnonzero(contribution > 0)
         if strongest.size > 8 * limit:
-            strongest = strongest[np.argpartition(-contribution[strongest], 8 * limit)[: 8 * limit]]
+            strongest = strongest[(-contribution[strongest]).argpartition(8 * limit)[: 8 * limit]]
         chosen: list[str] = []
-        for position in strongest[np.argsort(-contribution[strongest])]:
+        for position in strongest[(-contribution[strongest]).argsort()]:
             if len(chosen) == limit:
                 break
             term = self._terms[idx[position]].strip()
