@@ -35,15 +35,17 @@ def corpus_dir() -> Path:
     return resource_path("data/corpus")
 
 
-def challenge_path() -> Path:
-    return resource_path("data/challenge/challenge.jsonl")
-
+CHALLENGE = "data/challenge/challenge.jsonl"
 
 #: The held-out sets `fanzha evaluate` scores, by title (never used for training).
 HELD_OUT_SETS = {
-    "challenge set (hand-written, never trained on)": "data/challenge/challenge.jsonl",
+    "challenge set (hand-written, never trained on)": CHALLENGE,
     "realistic set (hand-written later, harder; never trained on)": "data/challenge/realistic.jsonl",
 }
+
+
+def challenge_path() -> Path:
+    return resource_path(CHALLENGE)
 
 
 def _expand(template: str, slots: dict[str, list], rng: random.Random, n: int) -> list[str]:

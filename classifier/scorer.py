@@ -18,22 +18,28 @@ from classifier.tokens import CharAnalyzer, Tokenizer, WordAnalyzer
 _EMPTY_IDX = np.zeros(0, dtype=np.int64)
 _EMPTY_VAL = np.zeros(0, dtype=np.float32)
 
-
 _BITS = 21  # code points (plus one) fit in 21 bits, so three of them fit in one uint64
 
 
+def _code_points(text: str) -> np.ndarray:
+    """Each character's code point plus one (so no key part is ever zero), as uint64."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+
+
+def _combine(columns: list[np.ndarray]) -> np.ndarray:
+    """Key of grams whose i-th characters are ``columns[i]``: (c1 << 42) | (c2 << 21) | c3."""
+    key = columns[0].copy()
+    for column in columns[1:]:
+        key = (key << np.uint64(_BITS)) | column
+    return key
+
+
 def gram_keys(text: str, ngram_range: tuple[int, int]) -> np.ndarray:
-    """One uint64 per character n-gram of *text*, unique per gram: (c1+1) << 42 | (c2+1) << 21 | (c3+1)."""
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+    """One uint64 per character n-gram of *text*, unique per gram (see :func:`_combine`)."""
+    points = _code_points(text)
     low, high = ngram_range
-    blocks = []
-    for n in range(low, high + 1):
-        if points.size < n:
-            break
-        key = points[: points.size - n + 1].copy()
-        for k in range(1, n):
-            key = (key << np.uint64(_BITS)) | points[k : points.size - n + 1 + k]
-        blocks.append(key)
+    size = points.size
+    blocks = [_combine([points[k : size - n + 1 + k] for k in range(n)]) for n in range(low, min(high, size) + 1)]
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.uint64)
 
 
@@ -44,14 +50,10 @@ def gram_table(grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
     Python loop over 100,000 grams costs seconds."""
     keys = np.zeros(len(grams), dtype=np.uint64)
     lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-    for n in np.unique(lengths):
+    for n in (int(n) for n in np.unique(lengths)):
         where = np.flatnonzero(lengths == n)
-        joined = "".join(grams[i] for i in where).encode("utf-32-le")
-        points = np.frombuffer(joined, dtype=np.uint32).astype(np.uint64).reshape(-1, int(n)) + np.uint64(1)
-        key = points[:, 0].copy()
-        for k in range(1, int(n)):
-            key = (key << np.uint64(_BITS)) | points[:, k]
-        keys[where] = key
+        points = _code_points("".join(grams[i] for i in where)).reshape(-1, n)
+        keys[where] = _combine([points[:, k] for k in range(n)])
     order = np.argsort(keys)
     return keys[order], order.astype(np.int64)
 
@@ -69,9 +71,8 @@ class Scorer:
         self.classes: list[str] = list(vocab["classes"])
         self._terms = list(vocab["words"]) + list(vocab["chars"])
         self._words = {t: i for i, t in enumerate(vocab["words"])}
-        self._offset = len(self._words)
         self._char_keys = arrays["char_keys"]
-        self._char_index = arrays["char_index"] + self._offset
+        self._char_index = arrays["char_index"] + len(self._words)  # char features follow the words
         self._idf = np.concatenate([arrays["word_idf"], arrays["char_idf"]]).astype(np.float32)
         self._weights = arrays["weights"]
         self._intercept = arrays["intercept"]
