@@ -81,6 +81,11 @@ UNLIMITED_TIP_PACE = 20.0
 RATE_LIMIT_RETRIES = 3
 
 
+def outgoing_limiter(settings: Settings) -> FloodLimiter | None:
+    """Telegram's flood limits for every bot fanzha runs (None only when switched off for a benchmark)."""
+    return FloodLimiter(max_retries=RATE_LIMIT_RETRIES) if settings.telegram_rate_limiter else None
+
+
 def api_urls(base_url: str) -> tuple[str, str]:
     """(base_url, base_file_url) for PTB from ``https://host/bot`` (``/bot`` is added if missing)."""
     base = base_url.rstrip("/")
@@ -113,8 +118,9 @@ def build_application(
         .request(BoundedRequest())
         .concurrent_updates(ChatOrderedProcessor())
     )
-    if settings.telegram_rate_limiter:
-        builder = builder.rate_limiter(FloodLimiter(max_retries=RATE_LIMIT_RETRIES))
+    limiter = outgoing_limiter(settings)
+    if limiter is not None:
+        builder = builder.rate_limiter(limiter)
     application = builder.build()
     pictures = PictureReader(
         consultation, per_minute=settings.pictures_per_minute, worker=OcrWorker(read_picture or read_image_bytes)

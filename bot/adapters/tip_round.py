@@ -58,16 +58,15 @@ async def _telegram_round(
     from telegram.error import InvalidToken, TelegramError
     from telegram.ext import ExtBot
 
-    from bot.adapters.telegram import RATE_LIMIT_RETRIES, UNLIMITED_TIP_PACE, TelegramTipSender, api_urls
+    from bot.adapters.telegram import UNLIMITED_TIP_PACE, TelegramTipSender, api_urls, outgoing_limiter
     from bot.adapters.telegram_io import BoundedRequest
-    from bot.adapters.telegram_limits import FloodLimiter
     from bot.logs import quiet_noisy_loggers
 
     quiet_noisy_loggers()  # httpx would log request URLs, and those hold the token
     base_url, file_url = api_urls(settings.telegram_base_url)
     # The same limits as the running bot: 30 messages a second overall, 20 a minute per group,
     # about 1 a second per private chat.
-    limiter = FloodLimiter(max_retries=RATE_LIMIT_RETRIES) if settings.telegram_rate_limiter else None
+    limiter = outgoing_limiter(settings)
     bot = ExtBot(
         settings.telegram_token,
         base_url=base_url,
