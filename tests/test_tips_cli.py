@@ -180,3 +180,12 @@ def test_a_robot_wecom_refuses_is_reported_and_switched_off_without_a_crash(env,
     # The busy one is retried on the next run; the gone one is not tried again.
     fanzha(env, "send", "--now")
     assert len(wecom.posts("key-gone")) == 1 and len(wecom.posts("key-busy")) == 2
+
+
+def test_bad_times_and_robot_keys_get_a_clear_error_that_never_echoes_the_key(env):
+    bad_time = fanzha(env, "add-wecom", "三号楼", "abcdef123456", "--time", "25:00", check=False)
+    assert bad_time.returncode == 2 and "25:00" in bad_time.stderr and "abcdef123456" not in bad_time.stderr
+    for value in ("nokey,群=secretkey99", "群=", "群=k1,群=k2"):
+        result = fanzha({**env, "FANZHA_WECOM_KEYS": value}, "list", check=False)
+        assert result.returncode == 2 and "FANZHA_WECOM_KEYS" in result.stderr, value
+        assert "secretkey99" not in result.stderr and "k1" not in result.stderr
