@@ -84,7 +84,8 @@ def stage_latencies(classifier, texts: list[str]) -> dict[str, list[float]]:
 
     The stages repeat what classify does step by step (normalise; word and character
     analysers; TF-IDF vector; SVM margins and softmax; entities and red flags) through the
-    scorer's two public stages, ``tokens`` and ``vector``.
+    scorer's public stages, ``tokens``, ``vector`` and ``probabilities``, on a batch of one
+    message (the bot's path).
     """
     from classifier.entities import extract_entities
     from classifier.normalize import normalize
@@ -97,11 +98,11 @@ def stage_latencies(classifier, texts: list[str]) -> dict[str, list[float]]:
         t0 = clock()
         clean = normalize(text)
         t1 = clock()
-        words, keys = scorer.tokens(clean)
+        tokens = scorer.tokens([clean])
         t2 = clock()
-        idx, values = scorer.vector(words, keys)
+        features = scorer.vector(tokens)
         t3 = clock()
-        scorer.probabilities(idx, values)
+        scorer.probabilities(features)
         t4 = clock()
         find_red_flags(clean, extract_entities(clean), knowledge)
         t5 = clock()

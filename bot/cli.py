@@ -180,7 +180,7 @@ def classify(obj: _Context, input_path: Path | None, output_path: Path | None, j
 
     classifier = obj.classifier()
     source = input_path.open("rb") if input_path else sys.stdin.buffer
-    target = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
+    target = output_path.open("wb") if output_path else sys.stdout.buffer
     try:
         counts = classify_stream(classifier, source, target, jobs=jobs)
     finally:
@@ -275,8 +275,12 @@ def review(obj: _Context) -> None:
 
     store = obj.store()
     try:
-        counts = review_items(store, load_knowledge(), lambda prompt: click.prompt(prompt, default="",
-                              show_default=False, prompt_suffix=""), click.echo)
+        counts = review_items(
+            store,
+            load_knowledge(),
+            lambda prompt: click.prompt(prompt, default="", show_default=False, prompt_suffix=""),
+            click.echo,
+        )
         exported = store.export_reviewed(obj.settings.reviewed_path)
     finally:
         store.close()
@@ -339,8 +343,12 @@ def export(obj: _Context, days: int, fmt: str, output: Path | None) -> None:
 
 @cli.command()
 @click.option("--chat", "chat_id", required=True, help="The chat or user id to forget.")
-@click.option("--platform", default="telegram", show_default=True,
-              type=click.Choice(["telegram", "wechat", "wecom", "console", "cli"]))
+@click.option(
+    "--platform",
+    default="telegram",
+    show_default=True,
+    type=click.Choice(["telegram", "wechat", "wecom", "console", "cli"]),
+)
 @pass_ctx
 def forget(obj: _Context, chat_id: str, platform: str) -> None:
     """Delete everything stored about a chat or person (what /forget does in the bot).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from classifier.corpus import inputs_digest
@@ -79,32 +79,40 @@ class Classifier:
 
     def classify(self, text: str) -> Verdict:
         """Verdict for one message (any string; empty text gives an ``uncertain`` verdict)."""
-        clean = normalize(text)
-        idx, values = self.scorer.features(clean)
-        probs = self.scorer.probabilities(idx, values)
-        scores = dict(zip(self.scorer.classes, (float(p) for p in probs), strict=True))
-        entities = extract_entities(clean)
-        reasons = find_red_flags(clean, entities, self.knowledge)
-        if not idx.size:
-            # Nothing the model knows: it must not guess.
-            label, category, is_fraud, confidence, p_fraud, risk = "uncertain", "benign", False, 0.0, 0.0, "low"
-        else:
-            label, category, is_fraud, confidence, p_fraud, risk = decide(scores, reasons)
-        return Verdict(
-            label=label,
-            category=category,
-            is_fraud=is_fraud,
-            confidence=confidence,
-            fraud_probability=p_fraud,
-            risk=risk,
-            scores=scores,
-            reasons=reasons,
-            top_terms=self.scorer.top_terms(idx, values, category),
-            entities=entities,
-            truncated=len(text) > MAX_CHARS,
-            model_version=self.model_version,
-        )
+        return self.classify_many([text])[0]
 
-    def classify_many(self, texts: Iterable[str]) -> Iterator[Verdict]:
-        for text in texts:
-            yield self.classify(text)
+    def classify_many(self, texts: Sequence[str]) -> list[Verdict]:
+        """Verdicts for a batch of messages, in order: the model's arithmetic runs once for
+        the whole batch, which is what makes ``fanzha classify`` fast."""
+        clean = [normalize(text) for text in texts]
+        features = self.scorer.features(clean)
+        probabilities = self.scorer.probabilities(features).tolist()
+        empty = (features.row_sizes() == 0).tolist()
+        decisions = []
+        for cleaned, probs, nothing_known in zip(clean, probabilities, empty, strict=True):
+            scores = dict(zip(self.scorer.classes, probs, strict=True))
+            entities = extract_entities(cleaned)
+            reasons = find_red_flags(cleaned, entities, self.knowledge)
+            # With no feature the model knows, it must not guess.
+            decision = ("uncertain", "benign", False, 0.0, 0.0, "low") if nothing_known else decide(scores, reasons)
+            decisions.append((decision, scores, entities, reasons))
+        top_terms = self.scorer.top_terms(features, [d[0][1] for d in decisions])
+        return [
+            Verdict(
+                label=label,
+                category=category,
+                is_fraud=is_fraud,
+                confidence=confidence,
+                fraud_probability=p_fraud,
+                risk=risk,
+                scores=scores,
+                reasons=reasons,
+                top_terms=terms,
+                entities=entities,
+                truncated=len(text) > MAX_CHARS,
+                model_version=self.model_version,
+            )
+            for text, ((label, category, is_fraud, confidence, p_fraud, risk), scores, entities, reasons), terms in zip(
+                texts, decisions, top_terms, strict=True
+            )
+        ]

@@ -130,9 +130,9 @@ def describe_url(host: str) -> str:
     return "plain"
 
 
-def _urls(text: str) -> list[Entity]:
+def _urls(matches: list[re.Match[str]]) -> list[Entity]:
     found = []
-    for m in _URL.finditer(text):
+    for m in matches:
         host = m.group("host")
         if re.fullmatch(r"\d+(?:\.\d+){1,2}", host):
             continue
@@ -152,21 +152,29 @@ def _phones(text: str, taken: list[tuple[int, int]]) -> list[Entity]:
     return out
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def extract_entities(text: str) -> list[Entity]:
     """All entities in normalised *text*, in a stable order (urls, phones, cards, ids...)."""
-    entities = _urls(text)
-    url_spans = [m.span() for m in _URL.finditer(text)]
-    cards = []
-    for m in _CARD.finditer(text):
-        if luhn_ok(m.group(1)) and not any(s <= m.start() < e for s, e in url_spans):
-            cards.append(Entity("bank_card", m.group(1)))
-    card_spans = [m.span() for m in _CARD.finditer(text)]
-    entities += _phones(text, url_spans + card_spans)
-    entities += cards
-    entities += [Entity("qq", m.group(1)) for m in _QQ.finditer(text)]
+    url_matches = list(_URL.finditer(text)) if "." in text else []  # every host has a dot
+    entities = _urls(url_matches)
+    has_digits = _DIGIT.search(text) is not None  # everything else, but a WeChat id, has one
+    if has_digits:
+        url_spans = [m.span() for m in url_matches]
+        card_matches = list(_CARD.finditer(text))
+        cards = [
+            Entity("bank_card", m.group(1))
+            for m in card_matches
+            if luhn_ok(m.group(1)) and not any(s <= m.start() < e for s, e in url_spans)
+        ]
+        entities += _phones(text, url_spans + [m.span() for m in card_matches])
+        entities += cards
+        entities += [Entity("qq", m.group(1)) for m in _QQ.finditer(text)]
     entities += [Entity("wechat", m.group(1)) for m in _WECHAT.finditer(text)]
-    entities += [Entity("amount", m.group(0).strip()) for m in _AMOUNT.finditer(text)]
-    entities += [Entity("code", m.group(1) or m.group(2)) for m in _CODE.finditer(text)]
+    if has_digits:
+        entities += [Entity("amount", m.group(0).strip()) for m in _AMOUNT.finditer(text)]
+        entities += [Entity("code", m.group(1) or m.group(2)) for m in _CODE.finditer(text)]
     seen: set[tuple[str, str]] = set()
     unique = []
     for e in entities:

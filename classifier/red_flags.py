@@ -44,11 +44,13 @@ def find_red_flags(text: str, entities: list[Entity], knowledge: Knowledge) -> l
     flags: list[RedFlag] = []
     for rule in knowledge.red_flags.values():
         evidence = None
-        for keyword in rule.keywords:
-            at = lowered.find(keyword)
-            if at != -1:
-                evidence = _snippet(text, at, at + len(keyword))
-                break
+        if rule.any_keyword.search(lowered):
+            # The evidence is the rule's first keyword (in intents.yaml order) that occurs.
+            for keyword in rule.keywords:
+                at = lowered.find(keyword)
+                if at != -1:
+                    evidence = _snippet(text, at, at + len(keyword))
+                    break
         if evidence is None and rule.name == "link_or_app":
             link = next((e for e in entities if e.kind == "url" and not e.note.startswith("official")), None)
             evidence = link.value if link else None

@@ -26,7 +26,7 @@ _WORD_CHARS = re.compile(r"\w")
 _KEEP_PUNCT = set("?？!！¥￥%@")
 
 
-def _digit_class(token: str) -> str:
+def digit_class(token: str) -> str:
     """Collapse a number to its length class: 13812345678 and 13987654321 read the same."""
     n = len(token)
     if n >= 11:
@@ -81,7 +81,7 @@ class WordAnalyzer:
             if not token:
                 continue
             if token.isdigit():
-                out.append(_digit_class(token))
+                out.append(digit_class(token))
             elif _WORD_CHARS.search(token) or token in _KEEP_PUNCT:
                 out.append(token)
         return out

@@ -26,9 +26,11 @@ def test_scorer_reproduces_the_sklearn_pipeline(knowledge):
     sample = [*texts[::25], "", "完全没见过的词语组合", "ＶＸ：ａｂｃ１２３"]
     expected = pipeline.predict_proba(sample)
     order = [list(pipeline.classes_).index(c) for c in scorer.classes]
-    for text, row in zip(sample, expected, strict=True):
-        idx, values = scorer.features(normalize(text))
-        np.testing.assert_allclose(scorer.probabilities(idx, values), row[order], atol=2e-4)
+    # As one batch and one message at a time: rows must not leak into each other.
+    clean = [normalize(text) for text in sample]
+    np.testing.assert_allclose(scorer.probabilities(scorer.features(clean)), expected[:, order], atol=2e-4)
+    for text, row in zip(clean, expected, strict=True):
+        np.testing.assert_allclose(scorer.probabilities(scorer.features([text]))[0], row[order], atol=2e-4)
 
 
 def test_model_cache_is_rebuilt_when_inputs_change(knowledge, tmp_path, classifier):
@@ -58,7 +60,10 @@ def test_only_what_training_reads_decides_when_to_retrain(knowledge):
     reworded = dataclasses.replace(knowledge, replies={**knowledge.replies, "greeting": "您好"})
     assert model_key(reworded, "rjieba") == key  # reply wording never forces a retrain
     loan = knowledge.categories["fake_loan"]
-    categories = {**knowledge.categories, "fake_loan": dataclasses.replace(loan, seeds=(*loan.seeds, "无抵押秒批先交保证金"))}
+    categories = {
+        **knowledge.categories,
+        "fake_loan": dataclasses.replace(loan, seeds=(*loan.seeds, "无抵押秒批先交保证金")),
+    }
     assert model_key(dataclasses.replace(knowledge, categories=categories), "rjieba") != key
     assert model_key(knowledge, "jieba") != key
 

@@ -442,9 +442,7 @@ class WeChatEndpoint:
             log.info("wechat: picture not read (%s)", getattr(exc, "code", "ocr_unavailable"))
             return exc
 
-    def _respond(
-        self, inbound: Inbound, reading: ImageText | OcrUnavailable | None = None
-    ) -> tuple[str | None, str]:
+    def _respond(self, inbound: Inbound, reading: ImageText | OcrUnavailable | None = None) -> tuple[str | None, str]:
         """(reply text, what happened) for one new push (*reading*: its picture's text, if any)."""
         follower, fields = inbound.follower, inbound.fields
         if inbound.kind == "subscribe":
