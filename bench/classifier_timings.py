@@ -123,6 +123,25 @@ def latency_run(classifier, messages: dict[str, list[str]]) -> dict:
     }
 
 
+def first_verdict_once(home: Path, sample: str) -> dict:
+    """``python -m bot check --json TEXT`` with a cached model: process start to the verdict
+    printed, as a resident's first ``fanzha check`` sees it (interpreter start included)."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-m", "bot", "check", "--json", sample],
+        env=child_env(home),
+        capture_output=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if child.returncode != 0 or not child.stdout.strip():
+        raise RuntimeError(f"fanzha check failed:\n{child.stderr.decode(errors='replace')[-2000:]}")
+    return {"seconds": seconds}
+
+
 # fanzha classify (fresh process, one core) ------------------------------------------------------
 def classify_once(home: Path, input_path: Path, lines: int, jobs: int = 1) -> dict:
     """``python -m bot classify --jobs N < input``: messages a second, peak memory (of the
@@ -179,6 +198,10 @@ def run(
     note(f"  model load {repeats}x (fresh processes)")
     result["load"] = combine([load_once(model_dir, sample) for _ in range(repeats)])
 
+    home = make_home("classify", model_dir)
+    note(f"  process start to first verdict {repeats * 3}x (fanzha check, fresh processes)")
+    result["first_verdict"] = combine([first_verdict_once(home, sample) for _ in range(repeats * 3)])
+
     note("  per-stage latency: " + ", ".join(f"{per_length[k]} x {v} chars" for k, v in LENGTHS.items()))
     classifier = Classifier.open(model_dir, auto_train=False)
     messages = {k: messages_of_length(pool, n, per_length[k], seed=1) for k, n in LENGTHS.items()}
@@ -191,7 +214,6 @@ def run(
     result["latency_ms"] = combine(latency_runs)
 
     note(f"  fanzha classify on {batch_lines:,} lines {batch_repeats}x (one core)")
-    home = make_home("classify", model_dir)
     input_path = WORK / "classify-in.jsonl"
     write_jsonl(input_path, messages_of_length(pool, LENGTHS["typical"], batch_lines, seed=2))
     result["batch"] = combine([classify_once(home, input_path, batch_lines) for _ in range(batch_repeats)])

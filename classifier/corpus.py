@@ -41,6 +41,9 @@ CHALLENGE = "data/challenge/challenge.jsonl"
 HELD_OUT_SETS = {
     "challenge set (hand-written, never trained on)": CHALLENGE,
     "realistic set (hand-written later, harder; never trained on)": "data/challenge/realistic.jsonl",
+    "fresh set (written last by a session that saw only the domain facts; never trained on)": (
+        "data/challenge/fresh.jsonl"
+    ),
 }
 
 

@@ -35,7 +35,8 @@ def test_a_tiny_classifier_section_gives_sane_numbers_and_a_readable_result_file
     lines = tmp_path / "in.jsonl"
     write_jsonl(lines, messages["typical"] * 5)
     batch = combine([classifier_timings.classify_once(home, lines, 30)])
-    results = {"classifier": {"latency_ms": latency, "load": load, "batch": batch}}
+    first = combine([classifier_timings.first_verdict_once(home, POOL[1])])
+    results = {"classifier": {"latency_ms": latency, "load": load, "batch": batch, "first_verdict": first}}
 
     for stage in classifier_timings.STAGES:
         cell = latency["typical"][stage]["median"]
@@ -43,7 +44,7 @@ def test_a_tiny_classifier_section_gives_sane_numbers_and_a_readable_result_file
     assert batch["lines_out"]["median"] == 30
     assert sane(load["peak_mb"]["median"]) and load["peak_mb"]["median"] < 2000
     summary = report.quick_keys(results)
-    for key in ("classify_msgs_per_s", "classify_median_ms", "model_load_s"):
+    for key in ("classify_msgs_per_s", "classify_median_ms", "model_load_s", "first_verdict_s"):
         assert sane(summary[key]), key
     assert summary["bot_replies_per_s"] is None  # the telegram section did not run
 
@@ -52,3 +53,4 @@ def test_a_tiny_classifier_section_gives_sane_numbers_and_a_readable_result_file
     assert json.loads(path.read_text(encoding="utf-8"))["summary"]["classify_median_ms"] == summary["classify_median_ms"]
     table = report.format_table(results)
     assert "classify typical (120 chars) median" in table and "fanzha classify, one core" in table
+    assert "process start to first verdict" in table
