@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import click
+if TYPE_CHECKING:
+    import click
+
+
+class StoreError(RuntimeError):
+    """The database can't be used; the message says why and what to do.
+
+    Defined here rather than in bot.storage so that catching it does not import sqlite-utils
+    (a tenth of a second) in commands that never open the database, such as ``fanzha check``.
+    """
 
 
 def run_cli(group: click.Group) -> None:
+    import click
+
     from bot.config import ConfigError
-    from bot.storage import StoreError
     from classifier.knowledge import KnowledgeError
     from classifier.model_store import ModelError
 

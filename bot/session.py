@@ -7,7 +7,7 @@ unanswered follow-up question, never a stored record.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 FOLLOW_UP_SECONDS = 15 * 60
@@ -25,26 +25,42 @@ class ChatState:
 
 
 class Sessions:
-    """State of every active chat, pruned when idle."""
+    """State of every active chat, kept in order of last use so idle chats are cheap to drop."""
 
     def __init__(self, batch_window: float = 4.0, checks_per_minute: int = 12) -> None:
         self.batch_window = batch_window
         self.checks_per_minute = checks_per_minute
-        self._chats: dict[str, ChatState] = {}
+        self._chats: OrderedDict[str, ChatState] = OrderedDict()
 
     def _state(self, key: str, now: float) -> ChatState:
         state = self._chats.get(key)
         if state is None:
-            if len(self._chats) > 10_000:
-                self.prune(now)
+            self.prune(now)
             state = self._chats[key] = ChatState()
+        else:
+            self._chats.move_to_end(key)
         state.touched = now
         return state
 
     def prune(self, now: float) -> None:
-        idle = [k for k, s in self._chats.items() if now - s.touched > IDLE_SECONDS and not s.batch]
-        for key in idle:
-            del self._chats[key]
+        """Forget chats idle for IDLE_SECONDS, oldest first.
+
+        Chats are in order of last use, so this stops at the first active one: a new chat
+        costs O(1) however many are active (a full scan each time made busy bots quadratic).
+        A chat whose forwarded batch still waits to be judged is kept.
+        """
+        chats = self._chats
+        for _ in range(len(chats)):
+            key, state = next(iter(chats.items()))
+            if now - state.touched <= IDLE_SECONDS:
+                return
+            if state.batch:
+                chats.move_to_end(key)
+            else:
+                del chats[key]
+
+    def active_chats(self) -> int:
+        return len(self._chats)
 
     def forget(self, key: str) -> None:
         self._chats.pop(key, None)

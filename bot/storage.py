@@ -19,14 +19,11 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from bot.errors import StoreError
 from bot.migrations import LATEST, current_version, migrate
 from classifier.verdict import Verdict
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StoreError(RuntimeError):
-    """The database can't be used; the message says why and what to do."""
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> StoreError:

@@ -10,6 +10,7 @@ unanswered consent question; nothing here is ever written to disk.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from telegram import Bot
@@ -50,13 +51,14 @@ class ReviewDrafts:
 
     def __init__(self, ttl: float = DRAFT_SECONDS, limit: int = MAX_DRAFTS) -> None:
         self.ttl, self.limit = ttl, limit
-        self._drafts: dict[int, Draft] = {}
+        # In order of arrival, which is expiry order (one ttl for all): see prune.
+        self._drafts: OrderedDict[int, Draft] = OrderedDict()
 
     def put(self, consultation_id: int, chat_id: str, text: str, now: float) -> None:
-        if len(self._drafts) >= self.limit:
-            self.prune(now)
-            while len(self._drafts) >= self.limit:
-                del self._drafts[next(iter(self._drafts))]
+        self.prune(now)
+        self._drafts.pop(consultation_id, None)
+        while len(self._drafts) >= self.limit:
+            self._drafts.popitem(last=False)
         self._drafts[consultation_id] = Draft(chat_id, text, now + self.ttl)
 
     def get(self, consultation_id: int, chat_id: str, now: float) -> Draft | None:
@@ -79,8 +81,14 @@ class ReviewDrafts:
             del self._drafts[key]
 
     def prune(self, now: float) -> None:
-        for key in [k for k, d in self._drafts.items() if d.expires <= now]:
-            del self._drafts[key]
+        """Drop expired drafts. They are at the front, so this stops at the first live one:
+        O(1) per message where a full scan made a busy bot quadratic once the cap was hit."""
+        drafts = self._drafts
+        while drafts:
+            key, draft = next(iter(drafts.items()))
+            if draft.expires > now:
+                return
+            del drafts[key]
 
     def __len__(self) -> int:
         return len(self._drafts)
