@@ -58,7 +58,8 @@ def _expand(template: str, slots: dict[str, list], rng: random.Random, n: int) -
     out: list[str] = []
     seen: set[str] = set()
     for _ in range(n * 4):
-        text = template.format(**{f: str(rng.choice(slots[f])) for f in set(fields)})
+        # Fields in template order (a set's order changes with the hash seed, and so would the corpus).
+        text = template.format(**{f: str(rng.choice(slots[f])) for f in dict.fromkeys(fields)})
         if text not in seen:
             seen.add(text)
             out.append(text)

@@ -41,7 +41,7 @@ def build_pipeline(tokenizer: Tokenizer) -> Pipeline:
         ]
     )
     model = CalibratedClassifierCV(
-        LinearSVC(C=SVM_C, class_weight="balanced"),
+        LinearSVC(C=SVM_C, class_weight="balanced", random_state=0),  # the same corpus gives the same model
         method="temperature",
         ensemble=False,
         cv=CALIBRATION_FOLDS,

@@ -68,6 +68,30 @@ def test_only_what_training_reads_decides_when_to_retrain(knowledge):
     assert model_key(knowledge, "jieba") != key
 
 
+def test_the_corpus_is_the_same_in_every_process():
+    """Template variants must not depend on Python's hash seed, or two trainings of the same
+    files would give different models (and different accuracy figures)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib; from classifier.corpus import load_corpus; from classifier.knowledge import load_knowledge; "
+        "print(hashlib.sha256(repr(load_corpus(load_knowledge())).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+
+
 def test_a_new_hyperparameter_rebuilds_cached_models(knowledge, monkeypatch):
     import classifier.hyperparameters as hyper
 
