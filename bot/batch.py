@@ -8,6 +8,7 @@ copy-on-write, so a worker starts in milliseconds); output order is kept.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
@@ -29,7 +30,10 @@ def parse_line(raw: bytes) -> tuple[str | None, dict]:
     try:
         item = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None, {"error": "not a JSON object"}
+        try:  # orjson refuses what the standard allows but rarely appears, such as huge integers
+            item = json.loads(raw)
+        except ValueError:
+            return None, {"error": "not a JSON object"}
     if not isinstance(item, dict):
         return None, {"error": 'each line must be a JSON object like {"text": "..."}'}
     text = item.get("text", item.get("content"))
@@ -45,8 +49,15 @@ def _classify_chunk(classifier: Classifier, chunk: list[bytes]) -> tuple[bytes, 
     out = bytearray()
     for text, head in parsed:
         result = head if text is None else {**head, **next(verdicts).to_dict()}
-        out += orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE)
+        out += _dumps_line(result)
     return bytes(out), sum(text is None for text, _ in parsed), len(chunk)
+
+
+def _dumps_line(result: dict) -> bytes:
+    try:
+        return orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:  # an id orjson cannot write (an integer beyond 64 bits)
+        return json.dumps(result, ensure_ascii=False).encode() + b"\n"
 
 
 def _in_worker(chunk: list[bytes]) -> tuple[bytes, int, int]:
