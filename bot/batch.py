@@ -30,12 +30,11 @@ def parse_line(raw: bytes) -> tuple[str | None, dict]:
     try:
         item = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        try:  # orjson refuses what the standard allows but rarely appears, such as huge integers
-            item = json.loads(raw)
-        except ValueError:
-            return None, {"error": "not a JSON object"}
+        return None, {"error": "not a JSON object"}
     if not isinstance(item, dict):
         return None, {"error": 'each line must be a JSON object like {"text": "..."}'}
+    if isinstance(item.get("id"), float):
+        item = json.loads(raw)  # orjson reads integers beyond 64 bits as floats: keep the id exact
     text = item.get("text", item.get("content"))
     if not isinstance(text, str):
         return None, {"error": "missing 'text' (a string)"}

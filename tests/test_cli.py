@@ -46,7 +46,7 @@ def test_classify_keeps_order_and_survives_bad_lines(fanzha_env):
         json.dumps({"text": "好" * 100_000}, ensure_ascii=False),
         "",
         json.dumps({"nope": 1}),
-        json.dumps({"id": 2**70, "text": "今晚回家吃饭吗"}, ensure_ascii=False),
+        json.dumps({"id": 2**70 + 1, "text": "今晚回家吃饭吗"}, ensure_ascii=False),
     ]
     data = ("\n".join(lines) + "\n").encode() + b"\xff\xfe\x00binary\n"
     result = subprocess.run([*FANZHA, "classify"], env=fanzha_env, input=data, capture_output=True, timeout=60)
@@ -58,7 +58,7 @@ def test_classify_keeps_order_and_survives_bad_lines(fanzha_env):
     assert out[2]["id"] == 7 and out[2]["label"] == "benign"
     assert out[4]["label"] == "uncertain" and out[5]["truncated"] is True
     assert "error" in out[6]
-    assert out[7]["id"] == 2**70 and out[7]["label"] == "benign"  # an id beyond 64 bits survives
+    assert out[7]["id"] == 2**70 + 1 and out[7]["label"] == "benign"  # an id beyond 64 bits survives
     assert "error" in out[8]  # the stray binary line; the blank line was skipped
 
 
