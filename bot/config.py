@@ -38,6 +38,10 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("fanzha", appauthor=False))
 
 
+#: Where WeChat serves the pictures followers send (PicUrl is on mmbiz.qpic.cn today).
+WECHAT_PICTURE_HOSTS = "qpic.cn,weixin.qq.com"
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration. Build with :meth:`from_env`; secrets are hidden from repr."""
@@ -54,7 +58,8 @@ class Settings:
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str = ""
     telegram_rate_limiter: bool = True
-    wechat_api_base: str = "https://api.weixin.qq.com"
+    #: Hosts (and their subdomains) a WeChat PicUrl may point to; others are never fetched.
+    wechat_picture_hosts: str = WECHAT_PICTURE_HOSTS
     wecom_webhook_base: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -71,6 +76,11 @@ class Settings:
     def wecom_groups(self) -> dict[str, str]:
         """FANZHA_WECOM_KEYS as {group name: robot key}."""
         return parse_wecom_keys(self.wecom_keys)
+
+    @property
+    def picture_hosts(self) -> tuple[str, ...]:
+        """FANZHA_WECHAT_PICTURE_HOSTS as lower-case host names."""
+        return picture_hosts(self.wechat_picture_hosts)
 
     @property
     def model_dir(self) -> Path:
@@ -138,6 +148,11 @@ class Settings:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key)
             return key
+
+
+def picture_hosts(text: str) -> tuple[str, ...]:
+    """Comma-separated host names, trimmed and lower-cased (empty entries dropped)."""
+    return tuple(h.strip().lower().strip(".") for h in text.split(",") if h.strip().strip("."))
 
 
 def wecom_key(text: str) -> str:

@@ -69,7 +69,8 @@ class ImageRefused(OcrUnavailable):
     def __init__(self, reason: str, code: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        #: Stable name: too_large, not_an_image, too_many_pixels, odd_shape, damaged, unreadable_file.
+        #: Stable name: too_large, not_an_image, too_many_pixels, odd_shape, damaged, unreadable_file,
+        #: download_failed, too_slow, untrusted_host.
         self.code = code
 
 

@@ -28,6 +28,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot import ocr
 from bot.adapters.web import build_app
 from bot.adapters.wechat import WeChatEndpoint, fit_passive, sign, text_reply_xml
+from bot.config import Settings, picture_hosts
 from bot.consultation import Consultation
 from bot.messages import Block, QuickReply, Reply
 from bot.ocr_layout import TextBox
@@ -361,6 +362,7 @@ def picture_server(files: dict[str, bytes]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def picture_endpoint(harness: Harness, **kw) -> Iterator[WeChatSide]:
+    kw.setdefault("picture_hosts", ("127.0.0.1",))  # the picture server stands in for qpic.cn
     endpoint = WeChatEndpoint(harness.consultation, harness.store, token=TOKEN, **kw)
     with running(build_app(harness.consultation, harness.store, wechat=endpoint)) as url:
         yield WeChatSide(url)
@@ -389,6 +391,35 @@ def test_a_picture_that_cannot_be_fetched_or_is_no_picture_gets_a_kind_reply(har
             url = f"{pics}/{name}" if name.endswith(".jpg") else name
             reply = side.send(push_xml(follower(), "image", msg_id(), PicUrl=url, MediaId="m"))
             assert reply["Content"] == answer, url
+
+
+def test_a_picture_address_off_wechats_hosts_is_never_fetched(harness):
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return SHOT
+
+    refused = harness.consultation.wording.say("image_refused")
+    inside = ["http://169.254.169.254/latest/meta-data", "http://127.0.0.1:6379/", "http://qpic.cn.evil.example/a.png"]
+    with picture_endpoint(
+        harness, read_picture=scripted_reader(), fetch_picture=fetch, picture_hosts=picture_hosts("qpic.cn")
+    ) as side:
+        for url in inside:
+            assert side.send(push_xml(follower(), "image", msg_id(), PicUrl=url, MediaId="m"))["Content"] == refused
+        assert fetched == []
+        reply = side.send(
+            push_xml(follower(), "image", msg_id(), PicUrl="http://mmbiz.qpic.cn/mmbiz_png/x/0", MediaId="m")
+        )
+    assert fetched == ["http://mmbiz.qpic.cn/mmbiz_png/x/0"] and "96110" in reply["Content"]
+
+
+def test_picture_hosts_come_from_the_settings(tmp_path):
+    settings = Settings.from_env(
+        {"FANZHA_HOME": str(tmp_path), "FANZHA_WECHAT_PICTURE_HOSTS": " QPIC.cn, ,img.example. "}
+    )
+    assert settings.picture_hosts == ("qpic.cn", "img.example")
+    assert Settings.from_env({"FANZHA_HOME": str(tmp_path)}).picture_hosts == ("qpic.cn", "weixin.qq.com")
 
 
 def test_without_the_ocr_extra_an_image_gets_the_kind_reply(harness, monkeypatch):

@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -40,7 +40,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 
-from bot.config import ConfigError
+from bot.config import WECHAT_PICTURE_HOSTS, ConfigError, picture_hosts
 from bot.consultation import Consultation
 from bot.messages import IncomingMessage, Outcome, Reply
 from bot.ocr import MAX_FILE_BYTES, ImageRefused, ImageText, OcrUnavailable, PictureLimiter, answer_picture
@@ -226,6 +226,13 @@ def download_picture(url: str, *, timeout: float = PICTURE_DOWNLOAD_SECONDS) -> 
     return bytes(data)
 
 
+def from_picture_host(url: str, hosts: Sequence[str]) -> bool:
+    """Whether *url* is on one of *hosts* or a subdomain of one: the server fetches PicUrl
+    itself, so a signed push must not be able to point it at an internal address."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
 def asked(inbound: Inbound) -> str:
     """What the follower asked, hashed: a message sent again after the holding text matches it."""
     fields = inbound.fields
@@ -269,6 +276,7 @@ class WeChatEndpoint:
         pictures_per_minute: int = 4,
         read_picture: Callable[[bytes], ImageText] = ocr_read_image_bytes,
         fetch_picture: Callable[[str], bytes] = download_picture,
+        picture_hosts: Sequence[str] = picture_hosts(WECHAT_PICTURE_HOSTS),
     ) -> None:
         if not token:
             raise ConfigError("FANZHA_WECHAT_TOKEN is needed for the WeChat endpoint")
@@ -286,6 +294,7 @@ class WeChatEndpoint:
         self.pictures = PictureLimiter(pictures_per_minute)
         self.read_picture = read_picture
         self.fetch_picture = fetch_picture
+        self.picture_hosts = tuple(picture_hosts)
         self._picture_pool = ThreadPoolExecutor(PICTURE_THREADS, thread_name_prefix="fanzha-wechat-picture")
         # Sessions in the core are plain dicts: one consultation at a time.
         self._core_lock = threading.Lock()
@@ -305,6 +314,7 @@ class WeChatEndpoint:
             appid=settings.wechat_appid,
             aes_key=settings.wechat_aes_key,
             pictures_per_minute=settings.pictures_per_minute,
+            picture_hosts=settings.picture_hosts,
         )
 
     # Requests -----------------------------------------------------------------------------
@@ -436,8 +446,11 @@ class WeChatEndpoint:
             allowed = self.pictures.allow(f"{PLATFORM}:{inbound.follower}", self.monotonic())
         if not allowed:
             return None
+        url = inbound.fields.get("PicUrl", "")
         try:
-            return self.read_picture(self.fetch_picture(inbound.fields.get("PicUrl", "")))
+            if url and not from_picture_host(url, self.picture_hosts):
+                raise ImageRefused("the picture is not on a WeChat picture host", "untrusted_host")
+            return self.read_picture(self.fetch_picture(url))
         except OcrUnavailable as exc:  # also ImageRefused: the core's kind reply
             log.info("wechat: picture not read (%s)", getattr(exc, "code", "ocr_unavailable"))
             return exc
