@@ -41,9 +41,10 @@ CHALLENGE = "data/challenge/challenge.jsonl"
 HELD_OUT_SETS = {
     "challenge set (hand-written, never trained on)": CHALLENGE,
     "realistic set (hand-written later, harder; never trained on)": "data/challenge/realistic.jsonl",
-    "fresh set (written last by a session that saw only the domain facts; never trained on)": (
+    "fresh set (written later by a session that saw only the domain facts; never trained on)": (
         "data/challenge/fresh.jsonl"
     ),
+    "holdout set (written after all tuning, scored once; never trained on)": "data/challenge/holdout.jsonl",
 }
 
 
