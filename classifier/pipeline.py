@@ -40,6 +40,9 @@ def build_pipeline(tokenizer: Tokenizer) -> Pipeline:
             ),
         ]
     )
+    # "balanced" class weights, chosen on grouped 5-fold CV: weighting each class by
+    # (n / (k * n_class)) ** a with a = 1 / 0.75 / 0.5 / 0 gave 3.9 / 5.0 / 5.9 / 7.5% missed
+    # scams against 6.1 / 5.1 / 4.5 / 3.5% false alarms, a plain trade; a missed scam costs more.
     model = CalibratedClassifierCV(
         LinearSVC(C=SVM_C, class_weight="balanced", random_state=0),  # the same corpus gives the same model
         method="temperature",
