@@ -44,7 +44,12 @@ HELD_OUT_SETS = {
     "fresh set (written later by a session that saw only the domain facts; never trained on)": (
         "data/challenge/fresh.jsonl"
     ),
-    "holdout set (written after all tuning, scored once; never trained on)": "data/challenge/holdout.jsonl",
+    "holdout set (written after the fresh set's tuning; its errors were read; never trained on)": (
+        "data/challenge/holdout.jsonl"
+    ),
+    "holdout2 set (written before the last corpus change, scored once after it; never trained on)": (
+        "data/challenge/holdout2.jsonl"
+    ),
 }
 
 
