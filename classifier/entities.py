@@ -8,6 +8,7 @@ brand's official domain, an overseas number is unusual for a "local" caller).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _TLDS = (
@@ -114,6 +115,11 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def host_within(host: str, domains: Iterable[str]) -> bool:
+    """Whether *host* is one of *domains* or a subdomain of one (qpic.cn.evil.example is not)."""
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
 def describe_url(host: str) -> str:
     """``shortener``, ``ip``, ``lookalike:<brand>``, ``official:<brand>`` or ``plain``."""
     host = host.lower().removeprefix("www.")
@@ -123,7 +129,7 @@ def describe_url(host: str) -> str:
         return "shortener"
     labels = re.split(r"[.\-]", host)
     for token, (brand, domains) in _OFFICIAL.items():
-        if any(host == d or host.endswith("." + d) for d in domains):
+        if host_within(host, domains):
             return f"official:{brand}"
         if token in labels or (len(token) >= 4 and token in host):
             return f"lookalike:{brand}"

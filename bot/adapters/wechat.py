@@ -47,6 +47,7 @@ from bot.ocr import MAX_FILE_BYTES, ImageRefused, ImageText, OcrUnavailable, Pic
 from bot.ocr import read_image_bytes as ocr_read_image_bytes
 from bot.render import WECHAT_LIMIT_BYTES, render_plain, render_wechat, split_parts
 from bot.storage import Store
+from classifier.entities import host_within
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +230,7 @@ def download_picture(url: str, *, timeout: float = PICTURE_DOWNLOAD_SECONDS) -> 
 def from_picture_host(url: str, hosts: Sequence[str]) -> bool:
     """Whether *url* is on one of *hosts* or a subdomain of one: the server fetches PicUrl
     itself, so a signed push must not be able to point it at an internal address."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    return any(host == h or host.endswith("." + h) for h in hosts)
+    return host_within((urlsplit(url).hostname or "").lower().rstrip("."), hosts)
 
 
 def asked(inbound: Inbound) -> str:
