@@ -80,7 +80,7 @@ class Settings:
     @property
     def picture_hosts(self) -> tuple[str, ...]:
         """FANZHA_WECHAT_PICTURE_HOSTS as lower-case host names."""
-        return picture_hosts(self.wechat_picture_hosts)
+        return host_list(self.wechat_picture_hosts)
 
     @property
     def model_dir(self) -> Path:
@@ -150,7 +150,7 @@ class Settings:
             return key
 
 
-def picture_hosts(text: str) -> tuple[str, ...]:
+def host_list(text: str) -> tuple[str, ...]:
     """Comma-separated host names, trimmed and lower-cased (empty entries dropped)."""
     return tuple(h.strip().lower().strip(".") for h in text.split(",") if h.strip().strip("."))
 

@@ -28,7 +28,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot import ocr
 from bot.adapters.web import build_app
 from bot.adapters.wechat import WeChatEndpoint, fit_passive, sign, text_reply_xml
-from bot.config import Settings, picture_hosts
+from bot.config import Settings, host_list
 from bot.consultation import Consultation
 from bot.messages import Block, QuickReply, Reply
 from bot.ocr_layout import TextBox
@@ -403,7 +403,7 @@ def test_a_picture_address_off_wechats_hosts_is_never_fetched(harness):
     refused = harness.consultation.wording.say("image_refused")
     inside = ["http://169.254.169.254/latest/meta-data", "http://127.0.0.1:6379/", "http://qpic.cn.evil.example/a.png"]
     with picture_endpoint(
-        harness, read_picture=scripted_reader(), fetch_picture=fetch, picture_hosts=picture_hosts("qpic.cn")
+        harness, read_picture=scripted_reader(), fetch_picture=fetch, picture_hosts=host_list("qpic.cn")
     ) as side:
         for url in inside:
             assert side.send(push_xml(follower(), "image", msg_id(), PicUrl=url, MediaId="m"))["Content"] == refused

@@ -40,7 +40,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 
-from bot.config import WECHAT_PICTURE_HOSTS, ConfigError, picture_hosts
+from bot.config import WECHAT_PICTURE_HOSTS, ConfigError, host_list
 from bot.consultation import Consultation
 from bot.messages import IncomingMessage, Outcome, Reply
 from bot.ocr import MAX_FILE_BYTES, ImageRefused, ImageText, OcrUnavailable, PictureLimiter, answer_picture
@@ -276,7 +276,7 @@ class WeChatEndpoint:
         pictures_per_minute: int = 4,
         read_picture: Callable[[bytes], ImageText] = ocr_read_image_bytes,
         fetch_picture: Callable[[str], bytes] = download_picture,
-        picture_hosts: Sequence[str] = picture_hosts(WECHAT_PICTURE_HOSTS),
+        picture_hosts: Sequence[str] = host_list(WECHAT_PICTURE_HOSTS),
     ) -> None:
         if not token:
             raise ConfigError("FANZHA_WECHAT_TOKEN is needed for the WeChat endpoint")
